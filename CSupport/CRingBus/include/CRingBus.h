@@ -1,0 +1,13 @@
+/* CRingBus.h: umbrella header of the C shim. Includes only. */
+#ifndef CRINGBUS_H
+#define CRINGBUS_H
+#include "rbus_layout.h"
+#include "rbus_status.h"
+#include "rbus_clock.h"
+#include "rbus_segment.h"
+#include "rbus_ring.h"
+#include "rbus_wait.h"
+#include "rbus_registry.h"
+#include "rbus_uring.h"
+#include "rbus_testing.h"
+#endif

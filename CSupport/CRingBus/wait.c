@@ -1,0 +1,204 @@
+/*
+ * wait.c: futex(2) and the waits of rule W (see rbus_wait.h for the numbered steps).
+ *
+ * Owns: every sleep of the C layer. Must not: sleep without a deadline (each futex_wait is bounded by
+ * RBUS_WAIT_SAFETY_MS), or make a system call on the publish path while nobody sleeps.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "include/rbus_registry.h"
+#include "include/rbus_wait.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* Shared (not FUTEX_PRIVATE) futexes: the words live in MAP_SHARED memory of several processes. */
+int rbus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, tp, NULL, 0);
+    return r == 0 ? 0 : -errno;
+}
+
+int rbus_futex_wake(uint32_t *word, int32_t count) {
+    long r = syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
+    return r >= 0 ? (int)r : -errno;
+}
+
+uint32_t rbus_wait_register(rbus_consumer *c) {
+    struct rbus_bus_hdr *h = rbus_bus_header(c->bus);
+    /* W1: seq_cst RMW, a full barrier: our bit is visible before W3's loads of the tails. */
+    atomic_fetch_or_explicit(RBUS_A64(&h->sleepers[c->sleeper_word]), c->sleeper_bit, memory_order_seq_cst);
+    /* W2: pairs with the producer's release increment in P3 (rbus_wake_sleepers). */
+    return atomic_load_explicit(RBUS_A32(&h->doorbell), memory_order_acquire);
+}
+
+int rbus_wait_has_data(rbus_consumer *c) {
+    for (uint32_t si = 0; si < c->streams; si++) { /* W3: seq_cst loads (pairs with P1 + P2) */
+        uint64_t t = atomic_load_explicit(RBUS_A64(&rbus_bus_stream(c->bus, si)->tail), memory_order_seq_cst);
+        if (t != c->s[si].position) return 1;
+    }
+    return 0;
+}
+
+int rbus_wait_sleep(rbus_consumer *c, uint32_t v, int64_t timeout_ns) {
+    return rbus_futex_wait(&rbus_bus_header(c->bus)->doorbell, v, timeout_ns); /* W4 */
+}
+
+void rbus_wait_unregister(rbus_consumer *c) {
+    struct rbus_bus_hdr *h = rbus_bus_header(c->bus);
+    atomic_fetch_and_explicit(RBUS_A64(&h->sleepers[c->sleeper_word]), ~c->sleeper_bit, memory_order_seq_cst); /* W5 */
+}
+
+uint32_t rbus_bus_spinners(const rbus_bus *b) {
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < b->consumers; j++)
+        n += atomic_load_explicit(RBUS_A32(&rbus_bus_slot(b, j)->spinning), memory_order_relaxed) != 0;
+    for (uint32_t i = 0; i < b->streams; i++)
+        n += atomic_load_explicit(RBUS_A32(&rbus_bus_stream(b, i)->spinning), memory_order_relaxed) != 0;
+    return n;
+}
+
+/* Spinning is allowed while fewer than (online CPUs - 1) participants spin: one CPU stays for the
+ * producer (which is busy, not waiting). On 2 vCPUs that is one spinner. */
+static int may_spin(const rbus_bus *b) { return rbus_bus_spinners(b) + 1 < b->online_cpus; }
+
+static int has_data_relaxed(rbus_consumer *c) {
+    for (uint32_t si = 0; si < c->streams; si++) {
+        uint64_t t = atomic_load_explicit(RBUS_A64(&rbus_bus_stream(c->bus, si)->tail), memory_order_acquire);
+        if (t != c->s[si].position) return 1;
+    }
+    return 0;
+}
+
+/* Busy-polls until data or `until` (monotonic ns). 1 data, 0 not. */
+static int spin_until(rbus_consumer *c, uint64_t until) {
+    for (;;) {
+        for (int i = 0; i < 128; i++) {
+            if (has_data_relaxed(c)) return 1;
+            CPU_RELAX();
+        }
+        if (rbus_clock_monotonic_ns() >= until) return 0;
+    }
+}
+
+rbus_status rbus_consumer_wait(rbus_consumer *c, int64_t timeout_ns, rbus_wait_strategy strategy, uint64_t spin_ns) {
+    if (c->fork_generation != atomic_load_explicit(&rbus__fork_generation, memory_order_relaxed)) return RBUS_E_FORKED;
+    rbus_bus *b = c->bus;
+    struct rbus_slot_meta *m = c->meta;
+    uint64_t now = rbus_clock_monotonic_ns();
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
+    atomic_store_explicit(RBUS_A64(&m->heartbeat_ns), now, memory_order_relaxed);
+    rbus__publish_counters(c);
+    if (has_data_relaxed(c)) return RBUS_OK;
+    if (strategy == RBUS_WAIT_SPIN || (strategy == RBUS_WAIT_ADAPTIVE && may_spin(b))) {
+        atomic_store_explicit(RBUS_A32(&m->spinning), 1, memory_order_relaxed);
+        uint64_t until = strategy == RBUS_WAIT_SPIN ? deadline : now + spin_ns;
+        int got = spin_until(c, until < deadline ? until : deadline);
+        atomic_store_explicit(RBUS_A32(&m->spinning), 0, memory_order_relaxed);
+        if (got) return RBUS_OK;
+        if (strategy == RBUS_WAIT_SPIN) return rbus_bus_is_removed(b) ? RBUS_E_REMOVED : RBUS_TIMEOUT;
+    }
+    if (strategy == RBUS_WAIT_ADAPTIVE) {
+        sched_yield();
+        if (has_data_relaxed(c)) return RBUS_OK;
+    }
+    for (;;) {
+        if (rbus_bus_is_removed(b)) return RBUS_E_REMOVED;
+        uint32_t v = rbus_wait_register(c); /* W1 + W2 */
+        if (rbus_wait_has_data(c)) {        /* W3 */
+            rbus_wait_unregister(c);
+            return RBUS_OK;
+        }
+        now = rbus_clock_monotonic_ns();
+        if (now >= deadline) {
+            rbus_wait_unregister(c);
+            return RBUS_TIMEOUT;
+        }
+        uint64_t left = deadline - now, safety = (uint64_t)RBUS_WAIT_SAFETY_MS * 1000000u;
+        int r = rbus_wait_sleep(c, v, (int64_t)(left < safety ? left : safety)); /* W4 */
+        rbus_wait_unregister(c);                                                 /* W5 */
+        c->futex_waits++;
+        int data = rbus_wait_has_data(c);
+        /* A sleep that ended by its timeout while data was there is a lost wakeup: count it. */
+        if (r == -ETIMEDOUT && data) c->wakeups_by_timeout++;
+        struct rbus_slot_counters *k = c->shared_counters;
+        atomic_store_explicit(RBUS_A64(&k->futex_waits), c->futex_waits, memory_order_relaxed);
+        atomic_store_explicit(RBUS_A64(&k->wakeups_by_timeout), c->wakeups_by_timeout, memory_order_relaxed);
+        if (data) return RBUS_OK;
+    }
+}
+
+uint32_t rbus_producer_space_register(rbus_producer *p) {
+    /* Swapped-roles W1: exchange is a full barrier, so the flag is visible before the rescan's cursor
+     * loads; pairs with the fence in rbus_consumer_commit. W2: pairs with rbus_wake_space's increment. */
+    atomic_exchange_explicit(RBUS_A32(&p->hdr->space_waiter), 1, memory_order_seq_cst);
+    return atomic_load_explicit(RBUS_A32(&p->hdr->space_doorbell), memory_order_acquire);
+}
+
+rbus_status rbus_producer_wait_space(rbus_producer *p, uint64_t need_end, int64_t timeout_ns) {
+    uint64_t now = rbus_clock_monotonic_ns();
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
+    const uint64_t slice = 10 * 1000000; /* G5: rescan (and maybe evict) at least every 10 ms */
+    struct rbus_stream_hdr *h = p->hdr;
+    /* A short spin first: a gating consumer that is merely behind frees space within microseconds. */
+    if (may_spin(p->bus)) {
+        atomic_store_explicit(RBUS_A32(&h->spinning), 1, memory_order_relaxed);
+        for (int i = 0; i < 64; i++) {
+            rbus_producer_rescan(p, need_end);
+            if (need_end <= p->gate + p->capacity) break;
+            for (int k = 0; k < 64; k++) CPU_RELAX();
+        }
+        atomic_store_explicit(RBUS_A32(&h->spinning), 0, memory_order_relaxed);
+    }
+    for (;;) {
+        if (need_end <= p->gate + p->capacity) return RBUS_OK;
+        if (rbus_bus_is_removed(p->bus)) return RBUS_E_REMOVED;
+        uint32_t v = rbus_producer_space_register(p);
+        rbus_producer_rescan(p, need_end);
+        if (need_end <= p->gate + p->capacity) {
+            atomic_store_explicit(RBUS_A32(&h->space_waiter), 0, memory_order_relaxed);
+            return RBUS_OK;
+        }
+        now = rbus_clock_monotonic_ns();
+        if (now >= deadline) {
+            atomic_store_explicit(RBUS_A32(&h->space_waiter), 0, memory_order_relaxed);
+            return RBUS_TIMEOUT;
+        }
+        uint64_t left = deadline - now;
+        (void)rbus_futex_wait(&h->space_doorbell, v, (int64_t)(left < slice ? left : slice));
+        rbus_producer_rescan(p, need_end);
+    }
+}
+
+rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, uint32_t topic_len,
+                                       uint32_t topic_hash, const void *payload, uint32_t payload_len, uint64_t key,
+                                       uint32_t flags, int64_t timeout_ns) {
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rbus_clock_monotonic_ns() + (uint64_t)timeout_ns;
+    for (;;) {
+        rbus_status s = rbus_producer_publish(p, topic, topic_len, topic_hash, payload, payload_len, key, flags);
+        if (s != RBUS_FULL) return s;
+        uint64_t now = rbus_clock_monotonic_ns();
+        if (now >= deadline) return RBUS_TIMEOUT;
+        int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now);
+        s = rbus_producer_wait_space(p, rbus_producer_claim_end(p, topic_len, payload_len), left);
+        if (s != RBUS_OK) return s;
+    }
+}

@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "RingBus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RingBus", targets: ["RingBus"]),
+        .executable(name: "ringbus", targets: ["RingBusCLI"]),
+        .executable(name: "RingBusTestPeer", targets: ["RingBusTestPeer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C11 shim: owns every byte of shared memory. Only uring.c includes <liburing.h>.
+        .target(
+            name: "CRingBus",
+            path: "CSupport/CRingBus",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        .target(
+            name: "RingBus",
+            dependencies: ["CRingBus"],
+            path: "Sources/RingBus"
+        ),
+        .executableTarget(
+            name: "RingBusCLI",
+            dependencies: ["RingBus", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/RingBusCLI"
+        ),
+        // Scripted peer process for the multi-process tests (produce, consume, crash, corrupt).
+        .executableTarget(
+            name: "RingBusTestPeer",
+            dependencies: ["RingBus", "CRingBus"],
+            path: "Sources/RingBusTestPeer"
+        ),
+        .testTarget(
+            name: "CRingBusTests",
+            dependencies: ["CRingBus", "RingBus"],
+            path: "Tests/CRingBusTests"
+        ),
+        .testTarget(
+            name: "MultiProcessTests",
+            dependencies: ["RingBus", "CRingBus"],
+            path: "Tests/MultiProcessTests"
+        ),
+    ],
+    cLanguageStandard: .gnu11
+)

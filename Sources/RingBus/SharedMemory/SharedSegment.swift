@@ -1,0 +1,150 @@
+// SharedSegment.swift: the owner of one mapped bus segment (create / attach / remove).
+//
+// Owns the process-local rbus_bus handle and unmaps it in deinit, after every StreamWriter and
+// StreamReader holding a reference is gone. Never computes an offset into the segment: C does.
+
+internal import CRingBus
+import Glibc
+
+/// Creation parameters of a bus segment. Defaults suit a first try.
+public struct SegmentParameters: Sendable, Hashable {
+    /// Producer streams (one single-producer ring each), 1…64.
+    public var streams: Int = 1
+    /// Consumer slots, 1…256.
+    public var consumerSlots: Int = 16
+    /// Ring bytes per stream: a power of two, 4 KiB…4 GiB.
+    public var capacity: Int = 1 << 20
+    /// Largest payload of one event, 64 bytes…capacity / 8.
+    public var maxEventSize: Int = 64 << 10
+    /// File mode of the segment (owner-only by default).
+    public var mode: UInt32 = 0o600
+    /// How long a dead durable gating consumer keeps its place before it is evicted (rule G4).
+    public var evictionGrace: Duration = .seconds(10)
+
+    public init() {}
+
+    var c: rbus_create_params {
+        var p = rbus_create_params()
+        p.streams = UInt32(clamping: streams)
+        p.consumers = UInt32(clamping: consumerSlots)
+        p.capacity = UInt64(clamping: capacity)
+        p.max_event_size = UInt32(clamping: maxEventSize)
+        p.mode = mode
+        let (s, a) = evictionGrace.components
+        p.eviction_grace_ns = UInt64(clamping: s) &* 1_000_000_000 &+ UInt64(clamping: a / 1_000_000_000)
+        return p
+    }
+
+    /// Bytes the segment of these parameters occupies in /dev/shm.
+    public func segmentSize() throws(SegmentError) -> UInt64 {
+        var p = c
+        var why = RBUS_OK
+        let size = rbus_segment_size_for(&p, &why)
+        guard size != 0 else { throw .invalidParameter(Self.explain(self)) }
+        return size
+    }
+
+    static func explain(_ p: SegmentParameters) -> String {
+        if !(1...Int(RBUS_MAX_STREAMS)).contains(p.streams) { return "streams must be 1...\(RBUS_MAX_STREAMS), got \(p.streams)" }
+        if !(1...Int(RBUS_MAX_CONSUMERS)).contains(p.consumerSlots) {
+            return "consumer slots must be 1...\(RBUS_MAX_CONSUMERS), got \(p.consumerSlots)"
+        }
+        if p.capacity < 4096 || p.capacity & (p.capacity - 1) != 0 || UInt64(p.capacity) > (UInt64(1) << 32) {
+            return "capacity must be a power of two from 4 KiB to 4 GiB, got \(p.capacity)"
+        }
+        if p.maxEventSize < 64 || p.maxEventSize > p.capacity / 8 {
+            return "max event size must be 64...\(p.capacity / 8) (capacity / 8), got \(p.maxEventSize)"
+        }
+        return "mode must be an octal file mode, got \(String(p.mode, radix: 8))"
+    }
+}
+
+/// One mapped bus segment. Create or attach it, then open ``StreamWriter``s and ``StreamReader``s on it.
+///
+/// `@unchecked Sendable`: after attach the handle's fields are immutable trusted copies, every access to
+/// shared words goes through C atomics, and the mapping is unmapped only in `deinit`, when no writer or
+/// reader (they hold strong references) can still use it.
+public final class SharedSegment: @unchecked Sendable {
+    let bus: UnsafeMutablePointer<rbus_bus>
+    /// The bus name (without the `ringbus.` prefix).
+    public let name: String
+
+    private init(name: String, bus: UnsafeMutablePointer<rbus_bus>) {
+        self.name = name
+        self.bus = bus
+    }
+
+    deinit {
+        rbus_bus_detach(bus)
+        bus.deallocate()
+    }
+
+    /// Creates the bus `/ringbus.<name>` and attaches it. The corresponding C function is `rbus_bus_create`.
+    /// - Throws: ``SegmentError/alreadyExists(bus:)``, ``SegmentError/invalidName(_:)``,
+    ///   ``SegmentError/invalidParameter(_:)``, ``SegmentError/noSpace(bus:bytes:)``, or a system error.
+    public static func create(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
+        let bus = UnsafeMutablePointer<rbus_bus>.allocate(capacity: 1)
+        var p = parameters.c
+        var err = rbus_error()
+        let s = rbus_bus_create(name, &p, bus, &err)
+        guard s == RBUS_OK else {
+            bus.deallocate()
+            if s == RBUS_E_PARAM { throw .invalidParameter(SegmentParameters.explain(parameters)) }
+            if s == RBUS_E_NO_SPACE { throw .noSpace(bus: name, bytes: (try? parameters.segmentSize()) ?? 0) }
+            throw SegmentError.from(s.rawValue, err, bus: name)
+        }
+        return SharedSegment(name: name, bus: bus)
+    }
+
+    /// Attaches an existing bus, validating its header (magic, version, layout hash, sizes, owner).
+    /// The corresponding C function is `rbus_bus_attach`.
+    /// - Parameter readOnly: map read-only (observers that never join the bus).
+    public static func attach(name: String, readOnly: Bool = false) throws(SegmentError) -> SharedSegment {
+        let bus = UnsafeMutablePointer<rbus_bus>.allocate(capacity: 1)
+        var err = rbus_error()
+        let s = rbus_bus_attach(name, readOnly ? 0 : 1, bus, &err)
+        guard s == RBUS_OK else {
+            bus.deallocate()
+            throw SegmentError.from(s.rawValue, err, bus: name)
+        }
+        return SharedSegment(name: name, bus: bus)
+    }
+
+    /// Attaches the bus, or creates it with `parameters` when it does not exist.
+    public static func open(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
+        for _ in 0..<3 {
+            do { return try attach(name: name) } catch .notFound {}
+            do { return try create(name: name, parameters: parameters) } catch .alreadyExists {}
+        }
+        return try attach(name: name)
+    }
+
+    /// Marks the bus removed (attached processes see ``SegmentError/busRemoved(bus:)``) and unlinks it.
+    /// The corresponding C function is `rbus_bus_remove`.
+    public static func remove(name: String) throws(SegmentError) {
+        var err = rbus_error()
+        let s = rbus_bus_remove(name, &err)
+        guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: name) }
+    }
+
+    /// The number of producer streams.
+    public var streams: Int { Int(bus.pointee.streams) }
+    /// The number of consumer slots.
+    public var consumerSlots: Int { Int(bus.pointee.consumers) }
+    /// Ring bytes per stream.
+    public var capacity: Int { Int(bus.pointee.capacity) }
+    /// The largest payload one event may carry.
+    public var maxEventSize: Int { Int(bus.pointee.max_event_size) }
+    /// Random per creation: with (stream, sequence) it makes an event's identity.
+    public var incarnation: UInt64 { bus.pointee.incarnation }
+    /// Bytes of the mapping.
+    public var size: UInt64 { bus.pointee.size }
+    /// True once someone removed the bus.
+    public var isRemoved: Bool { rbus_bus_is_removed(bus) != 0 }
+
+    /// The bus clock now, in the ticks records carry (raw TSC where invariant, else realtime ns).
+    public func clockTicks() -> UInt64 { rbus_clock_ticks(bus.pointee.clock_kind) }
+
+    /// Wall-clock nanoseconds since 1970 of a record timestamp of this bus.
+    public func wallClockNanoseconds(ticks: UInt64) -> UInt64 { rbus_bus_timestamp_ns(bus, ticks) }
+}

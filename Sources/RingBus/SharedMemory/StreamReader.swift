@@ -1,0 +1,191 @@
+// StreamReader.swift: one consumer of every stream of a bus (lossy or gating), polling or waiting.
+//
+// Thin Swift face of rbus_consumer_*. Records are handed to a closure as a borrowed ``RecordView``
+// valid only inside it: a view into the ring for gating readers (the producer cannot overwrite it
+// before the batch is committed), a private validated copy for lossy ones. Not Sendable.
+
+internal import CRingBus
+
+/// How a reader treats the producer.
+public enum ReaderMode: Sendable, Hashable {
+    /// At-most-once: never slows the producer; a reader that falls a lap behind loses events, counted.
+    case lossy
+    /// The producer never overwrites what this reader has not committed (at-least-once building block).
+    case gating
+}
+
+/// Where a new reader starts.
+public enum StartPosition: Sendable, Hashable {
+    /// Events committed after the reader opens.
+    case latest
+    /// The oldest lap boundary still in each ring.
+    case earliest
+    /// The durable name's committed cursor (``latest`` for a new name).
+    case committed
+    /// These per-stream positions (an application-stored resume point).
+    case positions([UInt64])
+}
+
+/// How ``StreamReader/wait(timeout:strategy:)`` waits.
+public enum WaitStrategy: Sendable, Hashable {
+    /// Busy-poll (one CPU per waiter).
+    case spin
+    /// Spin briefly if the machine has a spare CPU, then sleep on the doorbell futex.
+    case adaptive(spin: Duration = .microseconds(50))
+    /// Sleep on the doorbell futex at once.
+    case block
+}
+
+/// One event, borrowed: its bytes are valid only inside the closure that received it.
+public struct RecordView: ~Copyable {
+    /// Topic bytes (UTF-8).
+    public let topic: UnsafeRawBufferPointer
+    /// Payload bytes.
+    public let payload: UnsafeRawBufferPointer
+    /// The stream (producer) index.
+    public let stream: Int
+    /// Dense per-stream sequence number.
+    public let sequence: UInt64
+    /// Raw clock ticks; ``SharedSegment/wallClockNanoseconds(ticks:)`` converts.
+    public let timestampTicks: UInt64
+    /// FNV-1a 32 of the topic.
+    public let topicHash: UInt32
+    /// The idempotency key, if the publisher gave one.
+    public let key: UInt64?
+    /// The cursor just past this record (store it to resume after it).
+    public let nextPosition: UInt64
+    /// True when the bytes are a private copy (lossy readers), false for a view into the ring.
+    public let isCopy: Bool
+}
+
+/// Counters of one reader (also published into its slot for observers).
+public struct ReaderCounters: Sendable, Hashable {
+    public var received: UInt64
+    public var dropped: UInt64
+    public var missed: UInt64
+    public var futexWaits: UInt64
+    public var wakeupsByTimeout: UInt64
+    public var laps: UInt64
+    public var corrupt: UInt64
+}
+
+/// A consumer of every stream of one bus. Create one per consuming thread.
+public final class StreamReader {
+    let segment: SharedSegment
+    let c: UnsafeMutablePointer<rbus_consumer>
+    let scratch: UnsafeMutableRawPointer
+    private var open = true
+    /// Whether this reader resumed a durable name's place, and whether it had been evicted meanwhile.
+    public let resumed: Bool
+    public let wasEvicted: Bool
+
+    /// Claims a consumer slot. The corresponding C function is `rbus_consumer_open`.
+    public init(segment: SharedSegment, mode: ReaderMode, durableName: String? = nil,
+                start: StartPosition = .latest) throws(SegmentError) {
+        self.segment = segment
+        let c = UnsafeMutablePointer<rbus_consumer>.allocate(capacity: 1)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(segment.bus.pointee.max_record), alignment: 16)
+        self.c = c
+        self.scratch = scratch
+        var err = rbus_error()
+        var info = rbus_open_info()
+        let m = UInt32(mode == .lossy ? RBUS_MODE_LOSSY : RBUS_MODE_GATING)
+        var positions: [UInt64] = []
+        let startC: rbus_start
+        switch start {
+        case .latest: startC = RBUS_START_LATEST
+        case .earliest: startC = RBUS_START_EARLIEST
+        case .committed: startC = RBUS_START_COMMITTED
+        case .positions(let p): startC = RBUS_START_POSITION; positions = p
+        }
+        if case .positions = start, positions.count != segment.streams {
+            c.deallocate(); scratch.deallocate()
+            throw .invalidParameter("resume positions: expected \(segment.streams), got \(positions.count)")
+        }
+        let s = positions.withUnsafeBufferPointer {
+            rbus_consumer_open(segment.bus, durableName, m, startC, $0.baseAddress,
+                               scratch.assumingMemoryBound(to: UInt8.self), c, &info, &err)
+        }
+        guard s == RBUS_OK else {
+            c.deallocate(); scratch.deallocate()
+            throw SegmentError.from(s.rawValue, err, bus: segment.name, what: "consumer slot", name: durableName)
+        }
+        resumed = info.resumed != 0
+        wasEvicted = info.was_evicted != 0
+    }
+
+    deinit {
+        close()
+        c.deallocate()
+        scratch.deallocate()
+    }
+
+    /// Commits and releases the slot (a durable reader keeps its place and its cursor).
+    public func close() {
+        guard open else { return }
+        open = false
+        rbus_consumer_close(c)
+    }
+
+    /// The slot index this reader holds.
+    public var slot: Int { Int(c.pointee.slot) }
+
+    /// Counters so far.
+    public var counters: ReaderCounters {
+        let k = c.pointee
+        return ReaderCounters(received: k.received, dropped: k.dropped, missed: k.missed, futexWaits: k.futex_waits,
+                              wakeupsByTimeout: k.wakeups_by_timeout, laps: k.laps, corrupt: k.corrupt)
+    }
+
+    /// Delivers up to `max` events to `body`, then commits the cursor once (gating: the producer may now
+    /// reuse that space). If `body` throws, the failing event is not committed and the error propagates.
+    /// Records that fail validation are skipped and counted in ``ReaderCounters/corrupt``.
+    /// - Returns: the number of events delivered.
+    @inline(__always)
+    public func poll<E: Error>(max: Int = 256, _ body: (borrowing RecordView) throws(E) -> Void) throws(E) -> Int {
+        var v = rbus_event_view()
+        var n = 0
+        while n < max {
+            let s = rbus_consumer_next(c, &v)
+            if s == RBUS_EMPTY { break }
+            if s != RBUS_OK {
+                if s == RBUS_E_CORRUPT { continue }
+                break
+            }
+            let view = RecordView(
+                topic: UnsafeRawBufferPointer(start: v.topic, count: Int(v.topic_len)),
+                payload: UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len)),
+                stream: Int(v.stream), sequence: v.sequence, timestampTicks: v.timestamp, topicHash: v.topic_hash,
+                key: v.flags & UInt32(RBUS_REC_FLAG_KEY) != 0 ? v.key : nil, nextPosition: v.next_position,
+                isCopy: v.copied != 0)
+            do {
+                try body(view)
+            } catch {
+                rbus_consumer_rewind(c, &v)
+                rbus_consumer_commit(c)
+                throw error
+            }
+            n += 1
+        }
+        rbus_consumer_commit(c)
+        return n
+    }
+
+    /// Waits until some stream has data, `timeout` passes (`nil`: no limit), or the bus is removed.
+    /// Blocks the calling thread: use it on a dedicated thread, never on Swift's cooperative pool.
+    /// - Returns: `true` if data may be available, `false` on timeout.
+    public func wait(timeout: Duration?, strategy: WaitStrategy = .adaptive()) throws(SegmentError) -> Bool {
+        let (st, spin): (rbus_wait_strategy, Int64) = switch strategy {
+        case .spin: (RBUS_WAIT_SPIN, 0)
+        case .adaptive(let s): (RBUS_WAIT_ADAPTIVE, s.nanoseconds)
+        case .block: (RBUS_WAIT_BLOCK, 0)
+        }
+        let s = rbus_consumer_wait(c, timeout?.nanoseconds ?? -1, st, UInt64(max(0, spin)))
+        switch s {
+        case RBUS_OK: return true
+        case RBUS_TIMEOUT: return false
+        case RBUS_E_REMOVED: throw .busRemoved(bus: segment.name)
+        default: throw .forked(bus: segment.name)
+        }
+    }
+}
