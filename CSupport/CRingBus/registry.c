@@ -229,6 +229,29 @@ static uint64_t start_position(const rbus_bus *b, uint32_t si, rbus_start start)
     return t;
 }
 
+/* The sequence of the record at `pos` (a record boundary below `tail`), read like a lossy reader reads
+ * (copy, acquire fence, intent check: rule L3), stepping over one padding record. 1 if known. */
+static int peek_sequence(const rbus_bus *b, uint32_t si, uint64_t pos, uint64_t tail, uint64_t *seq) {
+    struct rbus_stream_hdr *h = rbus_bus_stream(b, si);
+    const uint8_t *ring = rbus_bus_ring(b, si);
+    for (int step = 0; step < 2 && pos < tail; step++) {
+        uint64_t off = pos & b->mask;
+        struct rbus_record_hdr r = {0};
+        rbus__racy_copy((uint8_t *)&r, ring + off, b->capacity - off >= sizeof r ? sizeof r : 8);
+        atomic_thread_fence(memory_order_acquire); /* pairs with the producer's L1 release fence */
+        uint64_t intent = atomic_load_explicit(RBUS_A64(&h->intent), memory_order_relaxed);
+        if (intent > pos + b->capacity) return 0; /* already overwritten: unknown */
+        uint64_t stride = rbus__record_stride(r.length, r.type, b->capacity - off, tail - pos, b->max_record);
+        if (!stride) return 0;
+        if (r.type == RBUS_REC_EVENT) {
+            *seq = r.sequence;
+            return 1;
+        }
+        pos += stride;
+    }
+    return 0;
+}
+
 static rbus_status init_cursors(rbus_bus *b, rbus_consumer *c, rbus_start start, const uint64_t *positions,
                                 int resume) {
     for (uint32_t si = 0; si < b->streams; si++) {
@@ -249,7 +272,11 @@ static rbus_status init_cursors(rbus_bus *b, rbus_consumer *c, rbus_start start,
             s->position = positions[si];
         } else {
             s->position = start_position(b, si, start);
+        }
+        if (!resume) {
+            /* Know the sequence at the start, so losses before the first read are counted too. */
             if (s->position == 0) s->have_expected = 1; /* a stream's first record has sequence 0 */
+            else if (s->position < t && peek_sequence(b, si, s->position, t, &s->expected)) s->have_expected = 1;
         }
         s->tail_seen = s->position;
         atomic_store_explicit(RBUS_A64(&c->cursors[si].next_seq), s->have_expected ? s->expected : 0,

@@ -121,11 +121,14 @@ final class TestConsumer {
     let scratch: UnsafeMutablePointer<UInt8>
     var info = rbus_open_info()
 
-    init(_ bus: TestBus, mode: Int, start: rbus_start = RBUS_START_EARLIEST, name: String? = nil) throws {
+    init(_ bus: TestBus, mode: Int, start: rbus_start = RBUS_START_EARLIEST, name: String? = nil,
+         positions: [UInt64]? = nil) throws {
         scratch = .allocate(capacity: Int(bus.b.pointee.max_record))
         c.pointee.lock_fd = -1 // closed until open succeeds
         var err = rbus_error()
-        let s = rbus_consumer_open(bus.b, name, UInt32(mode), start, nil, scratch, c, &info, &err)
+        let s = (positions ?? []).withUnsafeBufferPointer {
+            rbus_consumer_open(bus.b, name, UInt32(mode), start, $0.baseAddress, scratch, c, &info, &err)
+        }
         try #require(s == RBUS_OK, "consumer open: \(String(cString: rbus_status_describe(s.rawValue)))")
     }
 
