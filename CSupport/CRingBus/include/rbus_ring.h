@@ -358,8 +358,11 @@ static inline int rbus__read_lossy(rbus_consumer *c, uint32_t si, rbus_cursor_st
         return RBUS__READ_AGAIN;
     }
     if (!stride) {
+        /* Not a lap, yet not a record: nothing up to this tail can be trusted to parse. Skip to it (a
+         * record boundary); the sequence gap at the next record counts what was skipped. */
         c->corrupt++;
-        rbus__jump_lap(c, s, h); /* resynchronise at a record boundary; the gap is counted */
+        s->position = s->tail_seen;
+        s->dirty = 1;
         return RBUS_E_CORRUPT;
     }
     if (words[1] == RBUS_REC_PADDING) {
@@ -396,7 +399,6 @@ static inline int rbus__read_gated(rbus_consumer *c, uint32_t si, rbus_cursor_st
     if (RBUS_UNLIKELY(!stride)) {
         c->corrupt++;
         s->position = s->tail_seen; /* nothing below this tail can be trusted to parse: skip it */
-        s->have_expected = 0;
         s->dirty = 1;
         return RBUS_E_CORRUPT;
     }
