@@ -116,6 +116,7 @@ do {
         let killAfter = args.count > 8 ? num(8) : UInt64.max
         let seg = try SharedSegment.attach(name: busName)
         let r = try StreamReader(segment: seg, mode: readerMode, durableName: durable, start: start)
+        say("{\"ready\":1,\"slot\":\(r.slot)}")
         var last = [UInt64?](repeating: nil, count: seg.streams)
         var bad: UInt64 = 0, gaps: UInt64 = 0, dups: UInt64 = 0, got: UInt64 = 0
         let deadline = monotonicNs() + timeout * 1_000_000_000
