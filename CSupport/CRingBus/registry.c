@@ -256,6 +256,8 @@ static rbus_status init_cursors(rbus_bus *b, rbus_consumer *c, rbus_start start,
                                 int resume) {
     for (uint32_t si = 0; si < b->streams; si++) {
         rbus_cursor_state *s = &c->s[si];
+        s->hdr = rbus_bus_stream(b, si);
+        s->ring = rbus_bus_ring(b, si);
         uint64_t t = atomic_load_explicit(RBUS_A64(&rbus_bus_stream(b, si)->tail), memory_order_acquire);
         if (resume) {
             s->position = atomic_load_explicit(RBUS_A64(&c->cursors[si].position), memory_order_relaxed);

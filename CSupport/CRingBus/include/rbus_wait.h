@@ -70,6 +70,7 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
                                        uint32_t topic_hash, const void *payload, uint32_t payload_len,
                                        uint64_t key, uint32_t flags, int64_t timeout_ns);
 
+
 /* How many participants of the bus are spinning now (display and adaptive budget). */
 uint32_t rbus_bus_spinners(const rbus_bus *b);
 
