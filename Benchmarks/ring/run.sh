@@ -18,7 +18,7 @@ done
 syscalls=null
 if command -v strace >/dev/null 2>&1; then
   count() { strace -c -o /tmp/ringbench.strace .build/ringbench rbus-nowake "$1" >/dev/null
-            awk '/^100.00/ || /total/ {print $(NF-1)}' /tmp/ringbench.strace | tail -1; }
+            awk '$NF == "total" {print $4}' /tmp/ringbench.strace; }
   base=$(count 1); million=$(count 1000000)
   syscalls="{\"one_event\":$base,\"million_events\":$million,\"per_million_publishes\":$((million - base))}"
 fi
