@@ -191,11 +191,7 @@ struct GatingTests {
         let bus = try TestBus("excl")
         let a = try TestConsumer(bus, mode: RBUS_MODE_GATING, name: "orders-db")
         _ = a
-        let c = UnsafeMutablePointer<rbus_consumer>.allocate(capacity: 1)
-        defer { c.deallocate() }
-        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(bus.b.pointee.max_record))
-        defer { scratch.deallocate() }
-        #expect(rbus_consumer_open(bus.b, "orders-db", UInt32(RBUS_MODE_GATING), RBUS_START_COMMITTED, nil, scratch, c, nil, nil)
+        #expect(consumerOpenStatus(bus, name: "orders-db", mode: RBUS_MODE_GATING, start: RBUS_START_COMMITTED)
                 == RBUS_E_NAME_IN_USE)
     }
 }

@@ -66,12 +66,7 @@ struct OwnershipTests {
         let bus = try TestBus("slot", consumers: 1)
         let first = try TestConsumer(bus, mode: RBUS_MODE_LOSSY)
         #expect(rbus_slot_alive(bus.b, 0) == 1)
-        let c = UnsafeMutablePointer<rbus_consumer>.allocate(capacity: 1)
-        defer { c.deallocate() }
-        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(bus.b.pointee.max_record))
-        defer { scratch.deallocate() }
-        #expect(rbus_consumer_open(bus.b, nil, UInt32(RBUS_MODE_LOSSY), RBUS_START_LATEST, nil, scratch, c, nil, nil)
-                == RBUS_E_NO_SLOT)
+        #expect(consumerOpenStatus(bus) == RBUS_E_NO_SLOT)
         close(first.c.pointee.lock_fd)
         first.c.pointee.lock_fd = -1
         #expect(rbus_slot_alive(bus.b, 0) == 0)

@@ -156,6 +156,18 @@ final class TestConsumer {
     }
 }
 
+/// The status of opening a consumer that the test expects to be refused (nothing is kept open).
+func consumerOpenStatus(_ bus: TestBus, name: String? = nil, mode: Int = RBUS_MODE_LOSSY,
+                        start: rbus_start = RBUS_START_LATEST) -> rbus_status {
+    let c = UnsafeMutablePointer<rbus_consumer>.allocate(capacity: 1)
+    defer { c.deallocate() }
+    let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(bus.b.pointee.max_record))
+    defer { scratch.deallocate() }
+    let s = rbus_consumer_open(bus.b, name, UInt32(mode), start, nil, scratch, c, nil, nil)
+    if s == RBUS_OK { rbus_consumer_close(c) }
+    return s
+}
+
 /// Runs `body` on a new pthread and returns a join function (Foundation-free, works under TSan).
 func spawnThread(_ body: @escaping @Sendable () -> Void) -> () -> Void {
     final class Box: @unchecked Sendable { let f: @Sendable () -> Void; init(_ f: @escaping @Sendable () -> Void) { self.f = f } }
