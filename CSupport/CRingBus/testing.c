@@ -44,13 +44,6 @@ uint64_t rbus_test_fill(uint8_t *dst, uint32_t n, uint64_t seed) {
     return rbus_test_checksum(dst, n);
 }
 
-int rbus_test_pin_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    return -r;
-}
 
 /* ---- a two-party spin barrier with jitter: makes the racing steps overlap often ---------------- */
 typedef struct litmus {

@@ -9,3 +9,16 @@ public enum RingBusVersion {
     /// The segment layout version (`RBUS_LAYOUT_VERSION`); attach refuses any other.
     public static var layout: Int { Int(RBUS_LAYOUT_VERSION) }
 }
+
+/// Facts about the machine and requests to it, for benchmarks and demos.
+public enum RingBusSystem {
+    /// Online CPUs (at least 1).
+    public static var onlineCPUs: Int { Int(rbus_online_cpus()) }
+
+    /// Pins the calling thread to `cpu` (modulo the online CPUs) when there is more than one CPU, so a
+    /// spinning producer and a spinning consumer never share one (they would take turns by scheduler
+    /// ticks, milliseconds apart). Best effort. The corresponding C function is `rbus_pin_thread`.
+    public static func pinCurrentThread(toCPU cpu: Int) {
+        if onlineCPUs > 1 { _ = rbus_pin_thread(Int32(truncatingIfNeeded: cpu)) }
+    }
+}

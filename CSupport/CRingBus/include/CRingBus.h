@@ -9,5 +9,6 @@
 #include "rbus_wait.h"
 #include "rbus_registry.h"
 #include "rbus_uring.h"
+#include "rbus_system.h"
 #include "rbus_testing.h"
 #endif

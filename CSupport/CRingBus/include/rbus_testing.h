@@ -22,7 +22,4 @@ uint64_t rbus_test_wakeup_litmus(rbus_bus *b, uint64_t iterations);
  * rescan. Returns lost wakeups. Needs a bus with one stream and a free slot. */
 uint64_t rbus_test_space_litmus(rbus_bus *b, uint64_t iterations);
 
-/* Pins the calling thread to CPU `cpu` (benchmarks); 0 or -errno. */
-int rbus_test_pin_cpu(int cpu);
-
 #endif /* RBUS_TESTING_H */

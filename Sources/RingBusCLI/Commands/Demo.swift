@@ -12,10 +12,12 @@ struct Demo: ParsableCommand {
     @Option(help: "Events for the throughput phase.") var events: Int = 2_000_000
     @Option(help: "Events for the latency phase (paced, one at a time).") var latencyEvents: Int = 20_000
     @Option(help: "Payload bytes per event.") var size: Int = 64
+    @Option(help: "How the consumer waits: spin (busy-poll, the default here), adaptive or block.") var wait: String = "spin"
 
     func validate() throws {
         guard events > 0, latencyEvents > 0 else { throw ValidationError("event counts must be positive") }
         guard (16...65_536).contains(size) else { throw ValidationError("--size must be 16...65536") }
+        guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("--wait must be spin, adaptive or block") }
     }
 
     func run() throws {
@@ -30,7 +32,7 @@ struct Demo: ParsableCommand {
         if !FileManager.default.isExecutableFile(atPath: child.executableURL!.path) {
             child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         }
-        child.arguments = ["demo-consumer", bus, String(events), String(latencyEvents)]
+        child.arguments = ["demo-consumer", bus, String(events), String(latencyEvents), String(size), wait]
         let out = Pipe()
         child.standardOutput = out
         try child.run()
@@ -39,6 +41,7 @@ struct Demo: ParsableCommand {
         guard lines.next() == "ready" else { throw ValidationError("consumer process did not start") }
 
         print("RingBus demo: 1 producer process -> 1 consumer process over shared memory (bus '\(bus)')")
+        RingBusSystem.pinCurrentThread(toCPU: 0)
         let writer = try StreamWriter(segment: segment)
         let topic = try PreparedTopic("demo.events")
         let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
@@ -51,7 +54,9 @@ struct Demo: ParsableCommand {
                 throw ValidationError("consumer stopped consuming")
             }
         }
-        // Latency phase: one event at a time, each after the previous one was received.
+        // Latency phase, only once the consumer has drained the throughput phase (else it would
+        // measure the backlog, not the latency): paced events, 20 us apart.
+        guard lines.next() == "drained" else { throw ValidationError("consumer process stopped") }
         for i in 0..<latencyEvents {
             payload.storeBytes(of: UInt64(i), toByteOffset: 0, as: UInt64.self)
             _ = try writer.publish(topic: topic, payload: UnsafeRawBufferPointer(payload), waitingUpTo: .seconds(60))
@@ -74,6 +79,8 @@ struct DemoConsumer: ParsableCommand {
     @Argument var bus: String
     @Argument var events: Int
     @Argument var latencyEvents: Int
+    @Argument var size: Int
+    @Argument var wait: String
 
     func run() throws {
         let segment = try SharedSegment.attach(name: bus)
@@ -90,6 +97,7 @@ struct DemoConsumer: ParsableCommand {
                 if received < events {
                     if received == 0 { first = now }
                     last = now
+                    if received == events - 1 { FileHandle.standardOutput.write(Data("drained\n".utf8)) }
                 } else {
                     let sent = segment.wallClockNanoseconds(ticks: v.timestampTicks)
                     let seen = segment.wallClockNanoseconds(ticks: now)
@@ -97,16 +105,18 @@ struct DemoConsumer: ParsableCommand {
                 }
                 received += 1
             }
-            if n == 0 { guard try reader.wait(timeout: .seconds(30)) else { break } }
+            let strategy: WaitStrategy = wait == "spin" ? .spin : wait == "block" ? .block : .adaptive()
+            if n == 0 { guard try reader.wait(timeout: .seconds(30), strategy: strategy) else { break } }
         }
         let seconds = Double(segment.wallClockNanoseconds(ticks: last) &- segment.wallClockNanoseconds(ticks: first)) / 1e9
         let rate = seconds > 0 ? Double(events - 1) / seconds : 0
         latencies.sort()
         func pct(_ q: Double) -> UInt64 { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
-        print(String(format: "throughput: %.2f M events/s (%d events, 64-byte-class payloads, per-event commit)", rate / 1e6, events)
-              + String(format: "\none-way latency (adaptive-wait consumer, %d events): p50 %llu ns, p90 %llu ns, p99 %llu ns, p99.9 %llu ns, max %llu ns",
-                       latencies.count, pct(0.5), pct(0.9), pct(0.99), pct(0.999), latencies.last ?? 0)
-              + "\nreceived \(received) of \(total); dropped \(reader.counters.dropped), missed \(reader.counters.missed)")
+        print(String(format: "throughput: %.2f M events/s (%d events of %d-byte payloads, one commit per event, gating consumer)", rate / 1e6, events, size)
+              + String(format: "\none-way latency (%@-wait consumer, %d events): p50 %llu ns, p90 %llu ns, p99 %llu ns, p99.9 %llu ns, max %llu ns",
+                       wait, latencies.count, pct(0.5), pct(0.9), pct(0.99), pct(0.999), latencies.last ?? 0)
+              + "\nreceived \(received) of \(total); dropped \(reader.counters.dropped), missed \(reader.counters.missed)"
+              + "; consumer context switches: \(contextSwitches())")
     }
 }
 
@@ -131,4 +141,11 @@ final class LineReader {
             buffer.append(chunk)
         }
     }
+}
+
+/// Voluntary and involuntary context switches of this process so far.
+func contextSwitches() -> String {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return "\(u.ru_nvcsw) voluntary, \(u.ru_nivcsw) involuntary"
 }

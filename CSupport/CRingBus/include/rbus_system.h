@@ -1,0 +1,14 @@
+/*
+ * rbus_system.h: small facts about and requests to the machine (CPU count, thread pinning), for the
+ * benchmarks and the demo: two spinners on one CPU take turns by scheduler ticks, milliseconds apart.
+ */
+#ifndef RBUS_SYSTEM_H
+#define RBUS_SYSTEM_H
+
+/* Online CPUs (at least 1). */
+int rbus_online_cpus(void);
+
+/* Pins the calling thread to CPU `cpu` modulo the online CPUs; 0 or -errno. */
+int rbus_pin_thread(int cpu);
+
+#endif /* RBUS_SYSTEM_H */
