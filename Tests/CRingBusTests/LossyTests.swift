@@ -40,6 +40,45 @@ struct LossyTests {
         #expect(k.corrupt == 0)
     }
 
+    @Test("a lapped reader reaches the last event when the producer stops just below a lap boundary")
+    func lappedReaderReachesTheEndBelowALapBoundary() throws {
+        let bus = try TestBus("lapend")
+        let cap = bus.b.pointee.capacity
+        let prod = try TestProducer(bus)
+        let cons = try TestConsumer(bus, mode: RBUS_MODE_LOSSY)
+        // 1,000-byte records until the tail sits within capacity/16 below the second lap boundary, where
+        // an unbounded intent reservation would reach past the boundary.
+        var n: UInt64 = 0
+        // A gate rescan just past the first lap boundary (with nobody gating, the gate is the producer's
+        // own position), so gate + capacity lies past the second boundary and does not cap intent.
+        while bus.stream0.pointee.tail < cap + 2000 {
+            #expect(prod.publish(index: n, size: 1000 - 40 - 10) == RBUS_OK)
+            n += 1
+        }
+        rbus_producer_rescan(prod.p, prod.p.pointee.pending)
+        #expect(prod.p.pointee.gate > cap)
+        while bus.stream0.pointee.tail < 2 * cap - cap / 32 {
+            #expect(prod.publish(index: n, size: 1000 - 40 - 10) == RBUS_OK)
+            n += 1
+        }
+        // Make the next claim declare its intent (L1) here, just below the boundary: the producer's
+        // local copy says nothing is declared past its tail yet.
+        prod.p.pointee.intent = prod.p.pointee.pending
+        #expect(prod.publish(index: n, size: 1000 - 40 - 10) == RBUS_OK)
+        n += 1
+        #expect(bus.stream0.pointee.tail < 2 * cap)
+        #expect(bus.stream0.pointee.intent <= 2 * cap, "intent declared past the lap boundary")
+        var last: UInt64 = 0, got = 0
+        var v = rbus_event_view()
+        for _ in 0..<10_000 {
+            let st = rbus_consumer_next(cons.c, &v)
+            if st == RBUS_EMPTY { break }
+            if st == RBUS_OK { last = v.sequence; got += 1; #expect(checkPayload(v)) }
+        }
+        #expect(last == n - 1, "the lapped reader never reached the last event")
+        #expect(UInt64(got) + cons.c.pointee.dropped == n)
+    }
+
     @Test("a reader racing a faster producer thread never delivers a torn record")
     func racingReaderNeverTorn() throws {
         let bus = try TestBus("lap2")

@@ -114,9 +114,14 @@ static inline rbus_status rbus_producer_claim(rbus_producer *p, const uint8_t *t
     }
     if (RBUS_UNLIKELY(end > p->intent)) {
         /* L1: declare the overwrite before making it. The release fence keeps the intent store ahead of
-         * every record byte stored below (pairs with the acquire fence of C3 in a lossy reader). */
+         * every record byte stored below (pairs with the acquire fence of C3 in a lossy reader). The
+         * reservation never reaches past the lap boundary above `end`: a reader anywhere in the lap
+         * being written (in particular at its start, where C4 jumps) then always validates, instead of
+         * being judged lapped forever once the producer goes idle just below a boundary. */
         uint64_t want = end + p->reserve;
         uint64_t limit = p->gate + p->capacity;
+        uint64_t boundary = (end + p->mask) & ~p->mask;
+        if (limit > boundary) limit = boundary;
         p->intent = want < limit ? want : limit;
         atomic_store_explicit(RBUS_A64(&p->hdr->intent), p->intent, memory_order_relaxed);
         atomic_thread_fence(memory_order_release);
