@@ -190,6 +190,12 @@ static rbus_status map_and_validate(int fd, int writable, const char *name, rbus
     }
     out->fd = fd;
     snprintf(out->name, sizeof out->name, "%s", name);
+    /* A fresh, process-local anchor for converting TSC ticks (the rate stays the creator's): the rate's
+     * calibration error then grows with the time since this attach, not with the bus's age. */
+    if (out->clock_kind == RBUS_CLOCK_TSC) {
+        out->tsc_base = rbus_clock_ticks(RBUS_CLOCK_TSC);
+        out->realtime_base_ns = rbus_clock_realtime_ns();
+    }
     return RBUS_OK;
 }
 

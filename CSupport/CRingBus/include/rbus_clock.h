@@ -3,8 +3,9 @@
  *
  * Records carry raw ticks of the bus's clock kind (stored in the bus header at create): the invariant
  * TSC where the CPU has one (constant_tsc and nonstop_tsc), else CLOCK_REALTIME nanoseconds. The creator
- * calibrates the TSC against CLOCK_REALTIME once; rbus_clock_to_realtime_ns converts ticks to wall time
- * with the calibration every process validated at attach.
+ * calibrates the TSC rate against CLOCK_REALTIME once (5 ms; about 10 ppm); each attaching process
+ * takes its own anchor (ticks, realtime) and converts with the shared rate, so the conversion error is
+ * the rate error times the time since that process attached, not since the bus was created.
  */
 #ifndef RBUS_CLOCK_H
 #define RBUS_CLOCK_H
