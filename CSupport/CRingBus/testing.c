@@ -19,9 +19,9 @@
 
 /* Jitter ranges (empty-loop iterations) that make the racing windows overlap often on a 2-vCPU VM,
  * where the barrier release itself skews the threads by a cache-line transfer (~65 ns). Measured with
- * each fence deleted (x86 store buffer): the wakeup litmus lost 1-28 wakeups per 200k rounds, in 3 of 4
- * runs at 600k (the rate depends on where the host places the vCPUs), hence 1.2M rounds in the test; the
- * space litmus lost 6-29 per 100k rounds in 7 of 7 runs. Symmetric 256/256 ranges caught less. */
+ * each fence deleted (x86 store buffer): the wakeup litmus lost 1-28 wakeups per 200k rounds (the rate
+ * depends on where the host places the vCPUs), so the test runs 1.2M rounds: 10-35 lost, 4 of 4 runs;
+ * the space litmus at the test's 200k rounds: 37-65 lost, 3 of 3 runs. Symmetric ranges caught less. */
 enum { WAKE_JITTER_PRODUCER = 64, WAKE_JITTER_CONSUMER = 1024, SPACE_JITTER_PRODUCER = 1024, SPACE_JITTER_CONSUMER = 32 };
 
 uint64_t rbus_test_checksum(const uint8_t *src, uint32_t n) {
