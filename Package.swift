@@ -42,6 +42,11 @@ let package = Package(
             path: "Tests/CRingBusTests"
         ),
         .testTarget(
+            name: "RingBusTests",
+            dependencies: ["RingBus"],
+            path: "Tests/RingBusTests"
+        ),
+        .testTarget(
             name: "MultiProcessTests",
             dependencies: ["RingBus", "CRingBus"],
             path: "Tests/MultiProcessTests"
