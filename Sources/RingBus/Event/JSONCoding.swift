@@ -5,6 +5,10 @@
 // and treats its input as untrusted: nesting is limited, every index is bounds-checked, and errors say
 // where and why.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why bytes are not a JSON document.
 public struct JSONDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Byte offset where decoding failed.
@@ -64,8 +68,13 @@ extension JSONValue {
 
     /// Decodes one JSON document (surrounding whitespace allowed).
     public init(decoding bytes: some Collection<UInt8>) throws(JSONDecodingError) {
-        let contiguous = Array(bytes)
-        self = try contiguous.withUnsafeBufferPointer { (buf) throws(JSONDecodingError) -> JSONValue in
+        let result: Result<JSONValue, JSONDecodingError>? = bytes.withContiguousStorageIfAvailable { buf in
+            do throws(JSONDecodingError) { return .success(try JSONValue(decoding: UnsafeRawBufferPointer(buf))) }
+            catch { return .failure(error) }
+        }
+        if let result { self = try result.get(); return }
+        let copy = Array(bytes) // not contiguous: copy once
+        self = try copy.withUnsafeBufferPointer { (buf) throws(JSONDecodingError) -> JSONValue in
             try JSONValue(decoding: UnsafeRawBufferPointer(buf))
         }
     }
@@ -241,8 +250,9 @@ struct JSONParser {
             while let d = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) { index += 1 }
         }
         if integral, let i = Self.int64(bytes[start..<index]) { return .int(i) }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let d = Double(text), d.isFinite else { throw JSONDecodingError(offset: start, reason: "number out of range") }
+        guard let d = Self.double(bytes[start..<index]), d.isFinite else {
+            throw JSONDecodingError(offset: start, reason: "number out of range")
+        }
         return .double(d)
     }
 
@@ -259,6 +269,17 @@ struct JSONParser {
             value = s
         }
         return value
+    }
+
+    /// Parses a validated number token with strtod on a NUL-terminated stack copy (no String).
+    static func double(_ token: Slice<UnsafeRawBufferPointer>) -> Double? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: token.count + 1) { buf in
+            for (i, b) in token.enumerated() { buf[i] = CChar(bitPattern: b) }
+            buf[token.count] = 0
+            var end: UnsafeMutablePointer<CChar>? = nil
+            let d = strtod(buf.baseAddress!, &end)
+            return end == buf.baseAddress! + token.count ? d : nil
+        }
     }
 
     mutating func parseString() throws(JSONDecodingError) -> String {
@@ -333,6 +354,7 @@ struct JSONParser {
     }
 
     static func validUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) } // ASCII is valid UTF-8
         guard let s = String(validating: bytes, as: UTF8.self) else {
             throw JSONDecodingError(offset: offset, reason: "invalid UTF-8 in a string")
         }
