@@ -1,0 +1,74 @@
+// EventBusConfig.swift: delivery guarantees, bus types, the configuration and the factory.
+
+/// What a subscription is promised (Docs/API.md defines each exactly).
+public enum DeliveryGuarantee: Sendable, Hashable {
+    /// Each event reaches a subscription zero or one time; a failing handler is counted, not retried.
+    case atMostOnce
+    /// A failing handler is retried with backoff, then the event goes to the dead-letter topic.
+    case atLeastOnce
+    /// At-least-once, plus: a handler is never completed twice for one identity, and a publish whose
+    /// idempotency key was already published within the dedupe window is not committed again.
+    case exactlyOnce
+}
+
+/// Which backend `createEventBus(_:)` builds.
+public enum EventBusType: Sendable, Hashable {
+    /// In-process fan-out.
+    case inMemory
+    /// The original's "enhanced" bus: in-process, honouring the configured guarantee (here every bus does).
+    case enhanced
+    /// Processes on one host, through shared-memory rings (the `SharedMemoryEventBus`).
+    case sharedMemory(name: String)
+}
+
+/// What `publish` does when a subscription's buffer is full.
+public enum OverflowPolicy: Sendable, Hashable {
+    /// Wait for room (default): a burst is never silently lost.
+    case wait
+    /// Drop the event being published for that subscription (counted in `dropped`).
+    case dropNewest
+    /// Drop the subscription's oldest queued event to make room (counted in `dropped`).
+    case dropOldest
+}
+
+/// Retries of failing handlers (at-least-once and exactly-once).
+public struct RetryPolicy: Sendable, Hashable {
+    /// Attempts in all, the first included.
+    public var maxAttempts: Int = 3
+    /// Delay before the first retry; doubled each time, up to `maxBackoff`.
+    public var initialBackoff: Duration = .milliseconds(10)
+    public var maxBackoff: Duration = .milliseconds(500)
+    /// A bound on the total time spent retrying one event.
+    public var maxTotalTime: Duration = .seconds(5)
+
+    public init() {}
+}
+
+/// The configuration of a bus. Defaults as in the original: in-memory, buffer size 100, at-most-once.
+public struct EventBusConfig: Sendable, Hashable {
+    public var busType: EventBusType = .inMemory
+    /// Events each subscription may queue for its handler.
+    public var bufferSize: Int = 100
+    public var deliveryGuarantee: DeliveryGuarantee = .atMostOnce
+    public var overflowPolicy: OverflowPolicy = .wait
+    public var retry = RetryPolicy()
+    /// Exactly-once: how long a publish's idempotency key is remembered.
+    public var dedupeWindow: Duration = .seconds(60)
+    /// Failed events are published to `<deadLetterPrefix>.<original topic>`.
+    public var deadLetterPrefix: String = "$dlq"
+
+    public init() {}
+}
+
+/// Builds the bus the configuration names.
+/// - Throws: ``EventBusError/subscribeError(_:)`` for an invalid configuration or a backend that is not
+///   available in this build.
+public func createEventBus(_ config: EventBusConfig) throws -> any EventBus {
+    guard config.bufferSize >= 1 else { throw EventBusError.subscribeError("bufferSize must be at least 1") }
+    switch config.busType {
+    case .inMemory, .enhanced:
+        return InMemoryEventBus(config: config)
+    case .sharedMemory(let name):
+        throw EventBusError.subscribeError("the shared-memory EventBus for '\(name)' is not available yet")
+    }
+}

@@ -1,0 +1,23 @@
+// EventBusStats.swift: honest counters (the original counted spawned tasks as "delivered").
+
+/// Counters of a bus, taken at one instant.
+public struct EventBusStats: Sendable, Equatable {
+    /// Events committed (a deduplicated publish is not counted again).
+    public var totalEventsPublished: UInt64 = 0
+    /// Handler invocations that completed without throwing.
+    public var totalEventsDelivered: UInt64 = 0
+    /// Handler invocations whose last attempt threw.
+    public var failed: UInt64 = 0
+    /// Events an overflow policy dropped.
+    public var dropped: UInt64 = 0
+    /// Retry attempts.
+    public var retried: UInt64 = 0
+    /// Events published to the dead-letter topic after their retries ran out.
+    public var deadLettered: UInt64 = 0
+    /// Live subscriptions (goes down on cancel and close).
+    public var activeHandlers: Int = 0
+    /// Events queued in subscriptions' buffers now, not yet handed to their handler.
+    public var queuedEvents: Int = 0
+
+    public init() {}
+}
