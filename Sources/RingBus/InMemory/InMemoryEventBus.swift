@@ -70,6 +70,16 @@ public final class InMemoryEventBus: EventBus {
         var nextSequence: UInt64 = 0
         var closed = false
         var dedupe: [String: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
+        /// Matching subscriptions per topic, in subscription order; cleared when subscriptions change.
+        var routes: [String: [SubscriptionCore]] = [:]
+
+        mutating func targets(for topic: String) -> [SubscriptionCore] {
+            if let r = routes[topic] { return r }
+            if routes.count > 10_000 { routes.removeAll() }
+            let r = subscriptions.values.filter { $0.matches(topic) }.sorted { $0.id < $1.id }
+            routes[topic] = r
+            return r
+        }
     }
 
     /// A bus with the original's defaults (buffer size 100, at-most-once).
@@ -108,8 +118,7 @@ public final class InMemoryEventBus: EventBus {
                 if s.dedupe.count > 100_000 { s.dedupe = s.dedupe.filter { now - $0.value.at < window } }
                 s.dedupe[key] = (id, now)
             }
-            let targets = s.subscriptions.values.filter { $0.matches(event.topic) }.sorted { $0.id < $1.id }
-            return (id, targets, false)
+            return (id, s.targets(for: event.topic), false)
         }
         if duplicate { return identity }
         count { $0.totalEventsPublished += 1 }
@@ -123,7 +132,13 @@ public final class InMemoryEventBus: EventBus {
         e.identity = identity
         for core in targets {
             let r: SubscriptionCore.OfferResult
-            if failFast && core.isFull { r = .dropped } else { r = await core.offer(e) }
+            if let fast = core.tryOffer(e) {
+                r = fast
+            } else if failFast {
+                r = .dropped
+            } else {
+                r = await core.offer(e)
+            }
             if r == .dropped || r == .droppedOldest { count { $0.dropped += 1 } }
         }
         return identity
@@ -159,6 +174,7 @@ public final class InMemoryEventBus: EventBus {
                                         policy: config.overflowPolicy)
             s.nextSubscription += 1
             s.subscriptions[core.id] = core
+            s.routes.removeAll()
             return core
         }
     }
@@ -167,9 +183,13 @@ public final class InMemoryEventBus: EventBus {
         let core = try makeCore(filters)
         let task = Task { [self] in
             await SubscriptionContext.$current.withValue(core.id) {
-                while let e = await core.take() {
-                    await deliver(e, to: handler, core: core)
-                    core.complete()
+                // Drain in batches: one lock round trip to take them, one to complete them, one to
+                // count them. flush() still sees each batch only once it is wholly handled.
+                while let batch = await core.take(upTo: 64) {
+                    var delivered: UInt64 = 0
+                    for e in batch where await deliver(e, to: handler, core: core) { delivered += 1 }
+                    if delivered > 0 { count { $0.totalEventsDelivered += delivered } }
+                    core.complete(batch.count)
                 }
             }
         }
@@ -181,6 +201,7 @@ public final class InMemoryEventBus: EventBus {
         state.withLock { s in
             s.subscriptions[core.id] = nil
             s.consumers[core.id] = nil
+            s.routes.removeAll()
         }
         let discarded = core.cancel()
         if discarded > 0 { count { $0.dropped += UInt64(discarded) } }
@@ -188,32 +209,33 @@ public final class InMemoryEventBus: EventBus {
 
     // MARK: Delivery
 
-    private func deliver(_ event: Event, to handler: any EventHandler, core: SubscriptionCore) async {
+    /// Runs the handler on one event under the configured guarantee; true when it completed.
+    private func deliver(_ event: Event, to handler: any EventHandler, core: SubscriptionCore) async -> Bool {
         if config.deliveryGuarantee == .atMostOnce {
             do {
                 try await handler.handle(event)
-                count { $0.totalEventsDelivered += 1 }
+                return true
             } catch {
                 count { $0.failed += 1 }
+                return false
             }
-            return
         }
         let retry = config.retry
-        let deadline = ContinuousClock.now + retry.maxTotalTime
+        var deadline: ContinuousClock.Instant? = nil // read the clock only once something failed
         var backoff = retry.initialBackoff
         var attempt = 1
         var e = event
         while true {
             do {
                 try await handler.handle(e)
-                count { $0.totalEventsDelivered += 1 }
-                return
+                return true
             } catch {
                 let now = ContinuousClock.now
-                if attempt >= retry.maxAttempts || now + backoff > deadline {
+                if deadline == nil { deadline = now + retry.maxTotalTime }
+                if attempt >= retry.maxAttempts || now + backoff > deadline! {
                     count { $0.failed += 1 }
                     await deadLetter(e, error: error)
-                    return
+                    return false
                 }
                 count { $0.retried += 1 }
                 try? await Task.sleep(for: backoff)
@@ -264,6 +286,7 @@ public final class InMemoryEventBus: EventBus {
             let r = (Array(s.subscriptions.values), Array(s.consumers.values))
             s.subscriptions.removeAll()
             s.consumers.removeAll()
+            s.routes.removeAll()
             return r
         }
         for core in cores { core.cancel() }

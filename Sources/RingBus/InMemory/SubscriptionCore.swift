@@ -66,6 +66,25 @@ final class SubscriptionCore: Sendable {
 
     enum OfferResult { case queued, dropped, droppedOldest, cancelled }
 
+    /// The synchronous fast path of `offer`: appends when there is room (or the policy drops);
+    /// `nil` when the caller must wait (policy `.wait` and full).
+    func tryOffer(_ event: Event) -> OfferResult? {
+        let (result, consumer): (OfferResult?, CheckedContinuation<Void, Never>?) = state.withLock { s in
+            if s.cancelled { return (.cancelled, nil) }
+            if s.count >= capacity {
+                if policy == .dropNewest { return (.dropped, nil) }
+                return (nil, nil) // .wait, or .dropOldest (which has flush waiters to settle): the slow path
+            }
+            s.queue.append(event)
+            s.enqueued += 1
+            let c = s.consumer
+            s.consumer = nil
+            return (.queued, c)
+        }
+        consumer?.resume()
+        return result
+    }
+
     /// Appends `event`, applying the overflow policy when full.
     func offer(_ event: Event) async -> OfferResult {
         while true {
@@ -110,22 +129,45 @@ final class SubscriptionCore: Sendable {
 
     /// The next event in order; suspends while empty; `nil` once cancelled.
     func take() async -> Event? {
+        await take(upTo: 1)?.first
+    }
+
+    /// Up to `limit` next events in order (at least one); suspends while empty; `nil` once cancelled.
+    /// One lock round trip for the whole batch.
+    func take(upTo limit: Int) async -> [Event]? {
+        var spins = 0
         while true {
-            enum Step { case event(Event, CheckedContinuation<Void, Never>?), end, wait }
+            enum Step { case events([Event], [CheckedContinuation<Void, Never>]), end, wait }
             let step: Step = state.withLock { s in
                 if s.cancelled { return .end }
-                if let e = s.popFirst() {
-                    return .event(e, s.publishers.isEmpty ? nil : s.publishers.removeFirst())
+                guard s.count > 0 else { return .wait }
+                let n = min(limit, s.count)
+                let batch = Array(s.queue[s.head..<(s.head + n)])
+                s.head += n
+                if s.head >= 64 && s.head * 2 >= s.queue.count {
+                    s.queue.removeFirst(s.head)
+                    s.head = 0
                 }
-                return .wait
+                let k = min(n, s.publishers.count) // n slots freed: up to n waiting publishers go on
+                let woken = Array(s.publishers.prefix(k))
+                s.publishers.removeFirst(k)
+                return .events(batch, woken)
             }
             switch step {
-            case .event(let e, let publisher):
-                publisher?.resume() // one slot freed: one waiting publisher goes on
-                return e
+            case .events(let batch, let publishers):
+                publishers.forEach { $0.resume() }
+                return batch
             case .end:
                 return nil
             case .wait:
+                // Before sleeping, give a publisher on the same pool a turn or two: it will likely
+                // enqueue more, and one resume then covers a batch instead of each event.
+                if spins < 2 {
+                    spins += 1
+                    await Task.yield()
+                    continue
+                }
+                spins = 0
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                     let now = state.withLock { s -> Bool in
                         if s.cancelled || s.count > 0 { return true }
@@ -138,10 +180,10 @@ final class SubscriptionCore: Sendable {
         }
     }
 
-    /// The consumer finished one taken event (handled, failed, or dead-lettered).
-    func complete() {
+    /// The consumer finished `n` taken events (handled, failed, or dead-lettered).
+    func complete(_ n: Int = 1) {
         let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.completed += 1
+            s.completed += UInt64(n)
             return s.satisfiedFlushWaiters()
         }
         ready.forEach { $0.resume() }
