@@ -183,13 +183,11 @@ public final class InMemoryEventBus: EventBus {
         let core = try makeCore(filters)
         let task = Task { [self] in
             await SubscriptionContext.$current.withValue(core.id) {
-                // Drain in batches: one lock round trip to take them, one to complete them, one to
-                // count them. flush() still sees each batch only once it is wholly handled.
-                while let batch = await core.take(upTo: 64) {
-                    var delivered: UInt64 = 0
-                    for e in batch where await deliver(e, to: handler, core: core) { delivered += 1 }
-                    if delivered > 0 { count { $0.totalEventsDelivered += delivered } }
-                    core.complete(batch.count)
+                // One event at a time: taking a batch would move events out of the bounded queue into
+                // the consumer's hands and let publishers run further ahead than bufferSize.
+                while let e = await core.take() {
+                    if await deliver(e, to: handler, core: core) { count { $0.totalEventsDelivered += 1 } }
+                    core.complete()
                 }
             }
         }

@@ -129,34 +129,20 @@ final class SubscriptionCore: Sendable {
 
     /// The next event in order; suspends while empty; `nil` once cancelled.
     func take() async -> Event? {
-        await take(upTo: 1)?.first
-    }
-
-    /// Up to `limit` next events in order (at least one); suspends while empty; `nil` once cancelled.
-    /// One lock round trip for the whole batch.
-    func take(upTo limit: Int) async -> [Event]? {
         var spins = 0
         while true {
-            enum Step { case events([Event], [CheckedContinuation<Void, Never>]), end, wait }
+            enum Step { case event(Event, CheckedContinuation<Void, Never>?), end, wait }
             let step: Step = state.withLock { s in
                 if s.cancelled { return .end }
-                guard s.count > 0 else { return .wait }
-                let n = min(limit, s.count)
-                let batch = Array(s.queue[s.head..<(s.head + n)])
-                s.head += n
-                if s.head >= 64 && s.head * 2 >= s.queue.count {
-                    s.queue.removeFirst(s.head)
-                    s.head = 0
+                if let e = s.popFirst() {
+                    return .event(e, s.publishers.isEmpty ? nil : s.publishers.removeFirst())
                 }
-                let k = min(n, s.publishers.count) // n slots freed: up to n waiting publishers go on
-                let woken = Array(s.publishers.prefix(k))
-                s.publishers.removeFirst(k)
-                return .events(batch, woken)
+                return .wait
             }
             switch step {
-            case .events(let batch, let publishers):
-                publishers.forEach { $0.resume() }
-                return batch
+            case .event(let e, let publisher):
+                publisher?.resume() // one slot freed: one waiting publisher goes on
+                return e
             case .end:
                 return nil
             case .wait:
@@ -180,10 +166,10 @@ final class SubscriptionCore: Sendable {
         }
     }
 
-    /// The consumer finished `n` taken events (handled, failed, or dead-lettered).
-    func complete(_ n: Int = 1) {
+    /// The consumer finished one taken event (handled, failed, or dead-lettered).
+    func complete() {
         let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.completed += UInt64(n)
+            s.completed += 1
             return s.satisfiedFlushWaiters()
         }
         ready.forEach { $0.resume() }
