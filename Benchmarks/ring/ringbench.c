@@ -344,9 +344,7 @@ static void bench_rbus_nowake(uint64_t n) {
     open_producer(&e.bus, &e.p);
     /* No consumer at all: nobody can sleep, so a publish must never enter the kernel. The lossy
      * variant with a live spinning consumer is the rbus-tput run; the count here is exact. */
-    uint8_t msg[64] = {1};
-    for (uint64_t i = 0; i < n; i++) send_one(&e.p, i, sizeof msg);
-    (void)msg;
+    for (uint64_t i = 0; i < n; i++) send_one(&e.p, i, 64);
     rbus_bus_remove(name, NULL);
     printf("{\"bench\":\"rbus-nowake\",\"events\":%llu,\"wakes\":%llu}\n", (unsigned long long)n,
            (unsigned long long)e.p.hdr->wakes);

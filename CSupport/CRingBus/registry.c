@@ -223,8 +223,8 @@ void rbus_producer_close(rbus_producer *p) {
 
 /* ---- consumer ------------------------------------------------------------------------------------ */
 
-static uint64_t start_position(const rbus_bus *b, uint32_t si, rbus_start start) {
-    uint64_t t = atomic_load_explicit(RBUS_A64(&rbus_bus_stream(b, si)->tail), memory_order_acquire);
+/* Where LATEST / EARLIEST start on a stream whose tail is `t`. */
+static uint64_t start_position(const rbus_bus *b, uint64_t t, rbus_start start) {
     if (start == RBUS_START_EARLIEST) return t <= b->capacity ? 0 : ((t - b->capacity + b->mask) & ~b->mask);
     return t;
 }
@@ -273,7 +273,7 @@ static rbus_status init_cursors(rbus_bus *b, rbus_consumer *c, rbus_start start,
             if (!positions || positions[si] > t || (positions[si] & 7)) return RBUS_E_PARAM;
             s->position = positions[si];
         } else {
-            s->position = start_position(b, si, start);
+            s->position = start_position(b, t, start);
         }
         if (!resume) {
             /* Know the sequence at the start, so losses before the first read are counted too. */

@@ -21,6 +21,7 @@
 #include "include/rbus_clock.h"
 #include "include/rbus_ring.h"
 #include "include/rbus_segment.h"
+#include "include/rbus_system.h"
 #include "include/rbus_wait.h"
 
 #define RBUS_SHM_DIR "/dev/shm"
@@ -167,9 +168,6 @@ rbus_status rbus_bus_validate(uint8_t *base, uint64_t size, uint32_t file_uid, r
     out->tsc_mult = h->tsc_mult;
     out->creator_uid = creator_uid;
     out->sleeper_words = (p.consumers + 63) / 64;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    out->online_cpus = cpus > 0 ? (uint32_t)cpus : 1;
-    out->fork_generation = rbus_fork_generation();
     return RBUS_OK;
 }
 
@@ -190,6 +188,8 @@ static rbus_status map_and_validate(int fd, int writable, const char *name, rbus
     }
     out->fd = fd;
     snprintf(out->name, sizeof out->name, "%s", name);
+    out->online_cpus = (uint32_t)rbus_online_cpus();
+    out->fork_generation = rbus_fork_generation();
     /* A fresh, process-local anchor for converting TSC ticks (the rate stays the creator's): the rate's
      * calibration error then grows with the time since this attach, not with the bus's age. */
     if (out->clock_kind == RBUS_CLOCK_TSC) {

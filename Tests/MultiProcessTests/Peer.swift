@@ -1,6 +1,7 @@
 // Peer.swift: runs RingBusTestPeer processes (real processes, real shared memory) with deadlines.
 
 import Foundation
+import RingBus
 import Testing
 
 let sanitizerScale: Double = ProcessInfo.processInfo.environment["RINGBUS_SANITIZER"] != nil ? 4 : 1
@@ -87,7 +88,6 @@ final class Peer: @unchecked Sendable {
 }
 
 /// A bus created through the Swift API for a multi-process test; removed at the end.
-import RingBus
 
 final class ProcessTestBus {
     let name: String

@@ -53,7 +53,7 @@ typedef struct rbus_bus {
     uint64_t tsc_mult;
     uint32_t creator_uid;
     uint32_t sleeper_words;      /* ceil(consumers / 64) */
-    uint32_t online_cpus;
+    uint32_t online_cpus;        /* set by attach/create (not by rbus_bus_validate) */
     uint32_t fork_generation;    /* rbus_fork_generation() when attached */
     char name[RBUS_NAME_MAX + 1];
 } rbus_bus;

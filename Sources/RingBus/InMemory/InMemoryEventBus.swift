@@ -186,7 +186,7 @@ public final class InMemoryEventBus: EventBus {
                 // One event at a time: taking a batch would move events out of the bounded queue into
                 // the consumer's hands and let publishers run further ahead than bufferSize.
                 while let e = await core.take() {
-                    if await deliver(e, to: handler, core: core) { count { $0.totalEventsDelivered += 1 } }
+                    if await deliver(e, to: handler) { count { $0.totalEventsDelivered += 1 } }
                     core.complete()
                 }
             }
@@ -208,7 +208,7 @@ public final class InMemoryEventBus: EventBus {
     // MARK: Delivery
 
     /// Runs the handler on one event under the configured guarantee; true when it completed.
-    private func deliver(_ event: Event, to handler: any EventHandler, core: SubscriptionCore) async -> Bool {
+    private func deliver(_ event: Event, to handler: any EventHandler) async -> Bool {
         if config.deliveryGuarantee == .atMostOnce {
             do {
                 try await handler.handle(event)

@@ -85,44 +85,31 @@ final class SubscriptionCore: Sendable {
         return result
     }
 
-    /// Appends `event`, applying the overflow policy when full.
+    /// Appends `event`, applying the overflow policy when full: waits for room (FIFO) under `.wait`,
+    /// evicts the oldest under `.dropOldest`.
     func offer(_ event: Event) async -> OfferResult {
         while true {
-            enum Step { case done(OfferResult, CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]), full }
-            let step: Step = state.withLock { s in
-                if s.cancelled { return .done(.cancelled, nil, []) }
-                if s.count >= capacity {
-                    switch policy {
-                    case .wait: return .full
-                    case .dropNewest: return .done(.dropped, nil, [])
-                    case .dropOldest:
-                        _ = s.popFirst()
-                        s.completed += 1 // the dropped event is done, as far as flush is concerned
-                        s.queue.append(event)
-                        s.enqueued += 1
-                        return .done(.droppedOldest, nil, s.satisfiedFlushWaiters())
-                    }
+            if let fast = tryOffer(event) { return fast }
+            if policy == .dropOldest {
+                let (done, flushed) = state.withLock { s -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    guard !s.cancelled, s.count >= capacity else { return (false, []) } // room appeared: fast path again
+                    _ = s.popFirst()
+                    s.completed += 1 // the dropped event is done, as far as flush is concerned
+                    s.queue.append(event)
+                    s.enqueued += 1
+                    return (true, s.satisfiedFlushWaiters())
                 }
-                s.queue.append(event)
-                s.enqueued += 1
-                let c = s.consumer
-                s.consumer = nil
-                return .done(.queued, c, [])
-            }
-            switch step {
-            case .done(let result, let consumer, let flushed):
-                consumer?.resume() // empty -> non-empty
                 flushed.forEach { $0.resume() }
-                return result
-            case .full:
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let now = state.withLock { s -> Bool in
-                        if s.cancelled || s.count < capacity { return true }
-                        s.publishers.append(c) // FIFO: the consumer resumes one per event taken
-                        return false
-                    }
-                    if now { c.resume() }
+                if done { return .droppedOldest }
+                continue
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.cancelled || s.count < capacity { return true }
+                    s.publishers.append(c) // FIFO: the consumer resumes one per event taken
+                    return false
                 }
+                if now { c.resume() }
             }
         }
     }
