@@ -203,3 +203,12 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
         if (s != RBUS_OK) return s;
     }
 }
+
+/* ---- rbus_lock.h's contended halves (private futexes: the word is in process memory) ---------- */
+void rbus_lock_wait(uint32_t *word) {
+    (void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0); /* EAGAIN: no longer 2 */
+}
+
+void rbus_lock_wake(uint32_t *word) {
+    (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}

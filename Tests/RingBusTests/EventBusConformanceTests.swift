@@ -3,7 +3,7 @@
 // No test sleeps to synchronise: they await flush() or gates with deadlines.
 
 import Foundation
-import RingBus
+@testable import RingBus
 import Synchronization
 import Testing
 
@@ -66,7 +66,7 @@ final class Gate: Sendable {
 /// Awaits `body` in a task of its own for at most `deadline`; false if it did not finish (a stuck
 /// flush or close would otherwise hang the test instead of failing it).
 func finishes(within deadline: Duration = .seconds(60), _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    let done = Mutex(false)
+    let done = LockedState(false) // seen by ThreadSanitizer (the stress suite runs under it)
     let task = Task {
         await body()
         done.withLock { $0 = true }

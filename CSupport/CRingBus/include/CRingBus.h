@@ -10,5 +10,6 @@
 #include "rbus_registry.h"
 #include "rbus_uring.h"
 #include "rbus_system.h"
+#include "rbus_lock.h"
 #include "rbus_testing.h"
 #endif

@@ -20,8 +20,9 @@ public final class Subscription: Sendable {
         self.onCancel = onCancel
     }
 
-    /// Unsubscribes: no event is delivered after this returns; events still queued are discarded
-    /// (counted as dropped). Safe to call more than once, and from the subscription's own handler.
+    /// Unsubscribes: after this returns, at most the one event the subscription's consumer had already
+    /// taken may still reach the handler; events still queued are discarded (counted as dropped). Safe
+    /// to call more than once, and from the subscription's own handler.
     public func cancel() async { await onCancel() }
 }
 
@@ -40,10 +41,13 @@ public struct EventStream: AsyncSequence, Sendable {
         public mutating func next() async -> Event? {
             if holding {
                 holding = false
-                bus.count { $0.totalEventsDelivered += 1 }
+                core.counters.delivered.add(1, ordering: .relaxed)
                 core.complete()
             }
-            guard let e = await core.take() else { return nil }
+            guard let e = await core.take() else {
+                core.counters.final.store(true, ordering: .releasing)
+                return nil
+            }
             holding = true
             return e
         }
@@ -60,8 +64,9 @@ public final class InMemoryEventBus: EventBus {
     public let config: EventBusConfig
     /// Random per bus: the incarnation of every identity it assigns.
     public let incarnation: UInt64
-    private let state: Mutex<State>
-    private let counters: Mutex<EventBusStats>
+    private let state: LockedState<State>
+    /// Events committed (a deduplicated publish is not counted again).
+    private let published = Atomic<UInt64>(0)
 
     private struct State {
         var subscriptions: [UInt64: SubscriptionCore] = [:]
@@ -69,6 +74,10 @@ public final class InMemoryEventBus: EventBus {
         var nextSubscription: UInt64 = 1
         var nextSequence: UInt64 = 0
         var closed = false
+        /// Counters of subscriptions that ended and may still be counting (an event in flight).
+        var ending: [SubscriptionCounters] = []
+        /// Totals of subscriptions whose counters are final.
+        var retired = EventBusStats()
         var dedupe: [String: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
         /// Matching subscriptions per topic, in subscription order; cleared when subscriptions change.
         var routes: [String: [SubscriptionCore]] = [:]
@@ -88,40 +97,54 @@ public final class InMemoryEventBus: EventBus {
     public init(config: EventBusConfig) {
         self.config = config
         incarnation = UInt64.random(in: 1...UInt64.max)
-        state = Mutex(State())
-        counters = Mutex(EventBusStats())
+        state = LockedState(State())
     }
-
-    func count(_ update: (inout EventBusStats) -> Void) { counters.withLock { update(&$0) } }
 
     // MARK: Publish
 
     @discardableResult
-    public func publish(_ event: Event) async throws -> EventIdentity {
-        try await publish(event, failFast: false)
+    public nonisolated(nonsending) func publish(_ event: Event) async throws -> EventIdentity {
+        // The synchronous part does everything that needs no waiting; only subscriptions that are full
+        // (policy .wait) make this function suspend. Fewer async frames is most of the cost saved.
+        var pending = PendingOffers()
+        let identity = try publishNow(event, failFast: false, pending: &pending)
+        if let e = pending.event { for core in pending.cores { _ = await core.offer(e) } }
+        return identity
     }
 
-    private func publish(_ event: Event, failFast: Bool) async throws(EventBusError) -> EventIdentity {
+    /// Subscriptions a publish must still wait for, and the event to offer them.
+    private struct PendingOffers {
+        var event: Event?
+        var cores: [SubscriptionCore] = []
+    }
+
+    /// Validates, deduplicates, assigns the identity and offers `event` to every matching subscription
+    /// that has room; full ones (policy .wait) are left in `pending`, or with `failFast` dropped.
+    private func publishNow(_ event: Event, failFast: Bool, pending: inout PendingOffers) throws(EventBusError)
+        -> EventIdentity
+    {
         if let why = Topic.problem(with: event.topic, allowWildcards: false) { throw .invalidTopic(why) }
         let dedupe = config.deliveryGuarantee == .exactlyOnce ? event.idempotencyKey : nil
         let window = config.dedupeWindow
         let incarnation = self.incarnation
         let (identity, targets, duplicate) = try state.withLock { (s) throws(EventBusError) in
             if s.closed { throw EventBusError.closed }
-            let now = ContinuousClock.now
-            if let key = dedupe, let prior = s.dedupe[key], now - prior.at < window {
-                return (prior.identity, [SubscriptionCore](), true)
+            var now: ContinuousClock.Instant?
+            if let key = dedupe {
+                let t = ContinuousClock.now
+                now = t
+                if let prior = s.dedupe[key], t - prior.at < window { return (prior.identity, [SubscriptionCore](), true) }
             }
             let id = EventIdentity(incarnation: incarnation, stream: 0, sequence: s.nextSequence)
             s.nextSequence += 1
-            if let key = dedupe {
+            if let key = dedupe, let now {
                 if s.dedupe.count > 100_000 { s.dedupe = s.dedupe.filter { now - $0.value.at < window } }
                 s.dedupe[key] = (id, now)
             }
             return (id, s.targets(for: event.topic), false)
         }
         if duplicate { return identity }
-        count { $0.totalEventsPublished += 1 }
+        published.add(1, ordering: .relaxed)
         // A handler publishing into its own full subscription would wait for itself.
         if config.overflowPolicy == .wait, !failFast, let me = SubscriptionContext.current,
            let own = targets.first(where: { $0.id == me }), own.isFull
@@ -129,18 +152,15 @@ public final class InMemoryEventBus: EventBus {
             throw .wouldDeadlock("a handler published into its own full subscription (bufferSize \(own.capacity))")
         }
         var e = event
-        e.identity = identity
-        for core in targets {
-            let r: SubscriptionCore.OfferResult
-            if let fast = core.tryOffer(e) {
-                r = fast
-            } else if failFast {
-                r = .dropped
+        e.identity = identity // beside the storage: no copy
+        for core in targets where core.tryOffer(e) == nil { // full, policy .wait
+            if failFast {
+                core.counters.dropped.add(1, ordering: .relaxed)
             } else {
-                r = await core.offer(e)
+                pending.cores.append(core)
             }
-            if r == .dropped || r == .droppedOldest { count { $0.dropped += 1 } }
         }
+        if !pending.cores.isEmpty { pending.event = e }
         return identity
     }
 
@@ -185,11 +205,27 @@ public final class InMemoryEventBus: EventBus {
             await SubscriptionContext.$current.withValue(core.id) {
                 // One event at a time: taking a batch would move events out of the bounded queue into
                 // the consumer's hands and let publishers run further ahead than bufferSize.
-                while let e = await core.take() {
-                    if await deliver(e, to: handler) { count { $0.totalEventsDelivered += 1 } }
+                let retries = config.deliveryGuarantee != .atMostOnce
+                while true {
+                    guard let e = core.poll() else {
+                        if await core.waitForEvent() { continue } else { break }
+                    }
+                    // The first attempt inline (one async frame per event, and the event is borrowed,
+                    // not copied: its reference count is shared with every other subscription).
+                    do {
+                        try await handler.handle(e)
+                        core.counters.delivered.add(1, ordering: .relaxed)
+                    } catch {
+                        if retries, await retry(e, after: error, to: handler, counters: core.counters) {
+                            core.counters.delivered.add(1, ordering: .relaxed)
+                        } else if !retries {
+                            core.counters.failed.add(1, ordering: .relaxed)
+                        }
+                    }
                     core.complete()
                 }
             }
+            core.counters.final.store(true, ordering: .releasing)
         }
         state.withLock { $0.consumers[core.id] = task }
         return Subscription(id: core.id) { [weak self] in await self?.unsubscribe(core) }
@@ -197,71 +233,78 @@ public final class InMemoryEventBus: EventBus {
 
     func unsubscribe(_ core: SubscriptionCore) async {
         state.withLock { s in
-            s.subscriptions[core.id] = nil
+            guard s.subscriptions.removeValue(forKey: core.id) != nil else { return }
             s.consumers[core.id] = nil
             s.routes.removeAll()
+            s.ending.append(core.counters)
         }
-        let discarded = core.cancel()
-        if discarded > 0 { count { $0.dropped += UInt64(discarded) } }
+        core.cancel() // counts what it discards as dropped
     }
 
     // MARK: Delivery
 
-    /// Runs the handler on one event under the configured guarantee; true when it completed.
-    private func deliver(_ event: Event, to handler: any EventHandler) async -> Bool {
-        if config.deliveryGuarantee == .atMostOnce {
-            do {
-                try await handler.handle(event)
-                return true
-            } catch {
-                count { $0.failed += 1 }
-                return false
-            }
-        }
+    /// After a first failed attempt: retries with backoff (at-least-once), then dead-letters the event;
+    /// true when a retry completed.
+    private func retry(_ event: Event, after firstError: any Error, to handler: any EventHandler,
+                       counters: SubscriptionCounters) async -> Bool
+    {
         let retry = config.retry
-        var deadline: ContinuousClock.Instant? = nil // read the clock only once something failed
+        let deadline = ContinuousClock.now + retry.maxTotalTime
         var backoff = retry.initialBackoff
         var attempt = 1
+        var error = firstError
         var e = event
-        while true {
+        e.redelivered = true
+        while attempt < retry.maxAttempts, ContinuousClock.now + backoff <= deadline {
+            counters.retried.add(1, ordering: .relaxed)
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, retry.maxBackoff)
+            attempt += 1
             do {
                 try await handler.handle(e)
                 return true
-            } catch {
-                let now = ContinuousClock.now
-                if deadline == nil { deadline = now + retry.maxTotalTime }
-                if attempt >= retry.maxAttempts || now + backoff > deadline! {
-                    count { $0.failed += 1 }
-                    await deadLetter(e, error: error)
-                    return false
-                }
-                count { $0.retried += 1 }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, retry.maxBackoff)
-                attempt += 1
-                e.redelivered = true
+            } catch let next {
+                error = next
             }
         }
+        counters.failed.add(1, ordering: .relaxed)
+        if deadLetter(e, error: error) { counters.deadLettered.add(1, ordering: .relaxed) }
+        return false
     }
 
-    /// Publishes a failed event to `<prefix>.<topic>`, failing fast (never waits for room), and never
-    /// dead-letters a dead letter again.
-    private func deadLetter(_ event: Event, error: any Error) async {
-        guard !event.topic.hasPrefix(config.deadLetterPrefix + ".") else { return }
+    /// Publishes a failed event to `<prefix>.<topic>`, failing fast (never waits for room: the full
+    /// subscription could be the one whose consumer is calling), and never
+    /// dead-letters a dead letter again. True when the letter was published.
+    private func deadLetter(_ event: Event, error: any Error) -> Bool {
+        guard !event.topic.hasPrefix(config.deadLetterPrefix + ".") else { return false }
         let letter = Event(topic: config.deadLetterPrefix + "." + event.topic, payload: [
             "topic": .string(event.topic), "payload": event.payload, "error": .string("\(error)"),
             "identity": .string(event.identity.description),
         ])
-        if (try? await publish(letter, failFast: true)) != nil { count { $0.deadLettered += 1 } }
+        var pending = PendingOffers() // stays empty: failFast drops instead of waiting
+        return (try? publishNow(letter, failFast: true, pending: &pending)) != nil
     }
 
     // MARK: Stats, flush, close
 
     public func stats() async -> EventBusStats {
-        let cores = state.withLock { Array($0.subscriptions.values) }
-        var s = counters.withLock { $0 }
-        s.activeHandlers = cores.count
-        s.queuedEvents = cores.reduce(0) { $0 + $1.queuedCount }
+        var s = state.withLock { s -> EventBusStats in
+            // Fold the counters nobody updates any more into the retired totals.
+            s.ending.removeAll { c in
+                guard c.final.load(ordering: .acquiring) else { return false }
+                c.add(into: &s.retired)
+                return true
+            }
+            var total = s.retired
+            for c in s.ending { c.add(into: &total) }
+            for core in s.subscriptions.values {
+                core.counters.add(into: &total)
+                total.queuedEvents += core.queuedCount
+            }
+            total.activeHandlers = s.subscriptions.count
+            return total
+        }
+        s.totalEventsPublished = published.load(ordering: .relaxed)
         return s
     }
 
@@ -282,6 +325,7 @@ public final class InMemoryEventBus: EventBus {
         try? await flush()
         let (cores, tasks) = state.withLock { s -> ([SubscriptionCore], [Task<Void, Never>]) in
             let r = (Array(s.subscriptions.values), Array(s.consumers.values))
+            s.ending += s.subscriptions.values.map(\.counters)
             s.subscriptions.removeAll()
             s.consumers.removeAll()
             s.routes.removeAll()

@@ -1,53 +1,85 @@
 // SubscriptionCore.swift: one subscription's bounded queue between publishers and its single consumer.
 //
-// Publishers append (waiting FIFO for room, or dropping by policy); the one consumer takes in order.
-// The consumer suspends only when the queue is empty and is resumed by the publish that makes it
-// non-empty, then drains without suspending per event. Every suspension registers its continuation
-// under the lock after re-checking, and is resumed outside the lock, so no wakeup is lost. Counts of
-// enqueued and completed events let `flush` wait for exactly what was published before it.
+// A ring of `capacity` events indexed by two monotonic counters: `tail` (publishers, serialised by a
+// lock only publishers take) and `head` (the consumer). The common path takes no lock the other side
+// also takes: a publisher writes a slot and stores `tail`; the consumer reads it and stores `head`.
+// Slot i (mod ring size) is written by a publisher only while `tail - head < capacity`, i.e. after the
+// consumer moved the previous occupant out and advanced `head` past it, so the two never touch one slot
+// at the same time. `.dropOldest` is the exception: publishers then take events too, so the consumer
+// takes under the publishers' lock.
+//
+// Sleeping uses the Dekker pattern of rule W: the sleeper publishes "I am waiting" (sequentially
+// consistent) and re-checks the counter; the waker stores the counter (sequentially consistent) and
+// then reads "waiting". One of the two sees the other, so no wakeup is lost. Continuations live under a
+// second lock (`waiters`) taken only on those slow paths.
 
 import Synchronization
 
-final class SubscriptionCore: Sendable {
+/// Per-subscription counters, written without locks by the side that owns each one.
+final class SubscriptionCounters: Sendable {
+    let delivered = Atomic<UInt64>(0)
+    let failed = Atomic<UInt64>(0)
+    let retried = Atomic<UInt64>(0)
+    let deadLettered = Atomic<UInt64>(0)
+    let dropped = Atomic<UInt64>(0)
+    /// Set once nobody will update these counters again (the consumer ended).
+    let final = Atomic<Bool>(false)
+
+    func add(into s: inout EventBusStats) {
+        s.totalEventsDelivered &+= delivered.load(ordering: .relaxed)
+        s.failed &+= failed.load(ordering: .relaxed)
+        s.retried &+= retried.load(ordering: .relaxed)
+        s.deadLettered &+= deadLettered.load(ordering: .relaxed)
+        s.dropped &+= dropped.load(ordering: .relaxed)
+    }
+}
+
+final class SubscriptionCore: @unchecked Sendable { // slots: see the header for who touches which
+    /// Keeps the fields below off the object header's line, whose reference count publishers write.
+    private let padHeader = CacheLinePad()
     let id: UInt64
     /// `nil`: every topic.
     let filters: [TopicFilter]?
     let capacity: Int
     let policy: OverflowPolicy
-    private let state: Mutex<State>
+    let counters = SubscriptionCounters()
 
-    struct State {
-        var queue: [Event] = []
-        var head = 0
+    private let slots: UnsafeMutablePointer<Event?>
+    private let mask: UInt64
+
+    // Each group below is written by a different side, so each gets its own cache line (a final class
+    // lays its stored properties out in declaration order; the pads keep the groups 64 bytes apart).
+    // Without them the publisher's tail store and the consumer's head store invalidate one line for
+    // each other on every event, and the object header's reference count shares it too.
+    private let pad0 = CacheLinePad()
+    /// Events ever enqueued. Stored by publishers under `publishing`.
+    private let tail = Atomic<UInt64>(0)
+    /// Publishers' lock; it holds the last `head` they read, so that a publisher reads the consumer's
+    /// line only when the ring looks full by that (stale, lower) value, not on every event.
+    private let publishing = LockedState<UInt64>(0)
+    private let pad1 = CacheLinePad()
+    /// Events ever taken out of the ring (by the consumer, a dropping publisher, or cancel).
+    private let head = Atomic<UInt64>(0)
+    /// Events finished: handled, failed, dead-lettered, or dropped as oldest. For `flush`.
+    private let completed = Atomic<UInt64>(0)
+    /// The last `tail` the consumer read (only the consumer uses it): it reads the publishers' line
+    /// only when it has taken everything up to that value.
+    private let tailSeen = Atomic<UInt64>(0)
+    private let pad2 = CacheLinePad()
+    // Read on every event by the other side, written rarely.
+    private let cancelled = Atomic<Bool>(false)
+    /// True while the consumer's continuation is registered (set and cleared under `waiters`).
+    private let consumerSleeping = Atomic<Bool>(false)
+    /// Publishers waiting for room, and flush waiters (changed under `waiters`).
+    private let spaceWaiters = Atomic<Int>(0)
+    private let flushWaiters = Atomic<Int>(0)
+    private let waiters = LockedState(Waiters())
+
+    private struct Waiters {
         var consumer: CheckedContinuation<Void, Never>?
-        var publishers: [CheckedContinuation<Void, Never>] = []
-        var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
-        var enqueued: UInt64 = 0
-        var completed: UInt64 = 0
-        var cancelled = false
-
-        var count: Int { queue.count - head }
-
-        mutating func popFirst() -> Event? {
-            guard head < queue.count else { return nil }
-            let e = queue[head]
-            head += 1
-            if head >= 64 && head * 2 >= queue.count { // compact now and then: amortised O(1)
-                queue.removeFirst(head)
-                head = 0
-            }
-            return e
-        }
-
-        /// Flush waiters satisfied by `completed`, removed from the list.
-        mutating func satisfiedFlushWaiters() -> [CheckedContinuation<Void, Never>] {
-            var ready: [CheckedContinuation<Void, Never>] = []
-            flushWaiters.removeAll { w in
-                if w.target <= completed || cancelled { ready.append(w.continuation); return true }
-                return false
-            }
-            return ready
-        }
+        var publishers: [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextToken: UInt64 = 0
+        var flush: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     init(id: UInt64, filters: [TopicFilter]?, capacity: Int, policy: OverflowPolicy) {
@@ -55,7 +87,16 @@ final class SubscriptionCore: Sendable {
         self.filters = filters
         self.capacity = max(1, capacity)
         self.policy = policy
-        state = Mutex(State())
+        var size = 1
+        while size < self.capacity { size <<= 1 }
+        mask = UInt64(size - 1)
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: nil, count: size)
+    }
+
+    deinit {
+        slots.deinitialize(count: Int(mask) + 1)
+        slots.deallocate()
     }
 
     /// True when an event on `topic` belongs to this subscription (once, however many filters match).
@@ -64,144 +105,277 @@ final class SubscriptionCore: Sendable {
         return filters.contains { $0.matches(topic) }
     }
 
+    // MARK: Publishers
+
     enum OfferResult { case queued, dropped, droppedOldest, cancelled }
 
     /// The synchronous fast path of `offer`: appends when there is room (or the policy drops);
     /// `nil` when the caller must wait (policy `.wait` and full).
     func tryOffer(_ event: Event) -> OfferResult? {
-        let (result, consumer): (OfferResult?, CheckedContinuation<Void, Never>?) = state.withLock { s in
-            if s.cancelled { return (.cancelled, nil) }
-            if s.count >= capacity {
-                if policy == .dropNewest { return (.dropped, nil) }
-                return (nil, nil) // .wait, or .dropOldest (which has flush waiters to settle): the slow path
+        let result: OfferResult? = publishing.withLock { headSeen in
+            if cancelled.load(ordering: .relaxed) { return .cancelled } // set under this lock
+            let t = tail.load(ordering: .relaxed) // only we store it, under this lock
+            var outcome = OfferResult.queued
+            if t &- headSeen >= UInt64(capacity) {
+                // Acquiring: pairs with the head update of whoever emptied the slot we reuse.
+                headSeen = head.load(ordering: .acquiring)
             }
-            s.queue.append(event)
-            s.enqueued += 1
-            let c = s.consumer
-            s.consumer = nil
-            return (.queued, c)
+            if t &- headSeen >= UInt64(capacity) {
+                switch policy {
+                case .wait: return nil
+                case .dropNewest:
+                    counters.dropped.add(1, ordering: .relaxed)
+                    return .dropped
+                case .dropOldest:
+                    dropOldestLocked()
+                    headSeen &+= 1
+                    outcome = .droppedOldest
+                }
+            }
+            slots[Int(t & mask)] = event
+            // Sequentially consistent: releases the slot to the consumer (its acquiring tail load) and
+            // orders this store before the `consumerSleeping` load below (Dekker, with `waitForEvent`).
+            tail.store(t &+ 1, ordering: .sequentiallyConsistent)
+            return outcome
         }
-        consumer?.resume()
+        if result == .queued || result == .droppedOldest, consumerSleeping.load(ordering: .sequentiallyConsistent) {
+            wakeConsumer()
+        }
         return result
     }
 
-    /// Appends `event`, applying the overflow policy when full: waits for room (FIFO) under `.wait`,
-    /// evicts the oldest under `.dropOldest`.
+    /// Under `publishing`, policy `.dropOldest`, ring full: discards the oldest event, counted.
+    private func dropOldestLocked() {
+        let h = head.load(ordering: .relaxed) // consumers take under `publishing` in this policy
+        slots[Int(h & mask)] = nil
+        head.store(h &+ 1, ordering: .releasing)
+        counters.dropped.add(1, ordering: .relaxed)
+        finish(1) // the dropped event is done, as far as flush is concerned
+    }
+
+    /// Appends `event`, applying the overflow policy when full: under `.wait`, waits (FIFO) for room.
     func offer(_ event: Event) async -> OfferResult {
         while true {
             if let fast = tryOffer(event) { return fast }
-            if policy == .dropOldest {
-                let (done, flushed) = state.withLock { s -> (Bool, [CheckedContinuation<Void, Never>]) in
-                    guard !s.cancelled, s.count >= capacity else { return (false, []) } // room appeared: fast path again
-                    _ = s.popFirst()
-                    s.completed += 1 // the dropped event is done, as far as flush is concerned
-                    s.queue.append(event)
-                    s.enqueued += 1
-                    return (true, s.satisfiedFlushWaiters())
-                }
-                flushed.forEach { $0.resume() }
-                if done { return .droppedOldest }
-                continue
+            await waitForSpace()
+        }
+    }
+
+    private func waitForSpace() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let token = waiters.withLock { w -> UInt64 in
+                w.nextToken += 1
+                w.publishers.append((w.nextToken, c))
+                spaceWaiters.add(1, ordering: .sequentiallyConsistent) // Dekker with takeLocked's load
+                return w.nextToken
             }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.cancelled || s.count < capacity { return true }
-                    s.publishers.append(c) // FIFO: the consumer resumes one per event taken
-                    return false
+            // Sequentially consistent: pairs with the consumer's head store; one of us sees the other.
+            if cancelled.load(ordering: .sequentiallyConsistent)
+                || tail.load(ordering: .acquiring) &- head.load(ordering: .sequentiallyConsistent) < UInt64(capacity)
+            {
+                let mine = waiters.withLock { w -> CheckedContinuation<Void, Never>? in
+                    guard let i = w.publishers.firstIndex(where: { $0.token == token }) else { return nil }
+                    spaceWaiters.subtract(1, ordering: .relaxed)
+                    return w.publishers.remove(at: i).continuation
                 }
-                if now { c.resume() }
+                mine?.resume() // nil: the consumer already took it and resumes it
             }
         }
+    }
+
+    private func wakeConsumer() {
+        let c = waiters.withLock { w -> CheckedContinuation<Void, Never>? in
+            defer { w.consumer = nil }
+            if w.consumer != nil { consumerSleeping.store(false, ordering: .relaxed) }
+            return w.consumer
+        }
+        c?.resume()
+    }
+
+    // MARK: The consumer
+
+    /// The next event in order without waiting; `nil` when the ring is empty or the subscription ended.
+    func poll() -> Event? {
+        if policy == .dropOldest { return publishing.withLock { _ in takeLocked() } }
+        return takeLocked()
+    }
+
+    /// Takes the oldest event. Only the consumer calls it (under `publishing` for `.dropOldest`).
+    private func takeLocked() -> Event? {
+        if cancelled.load(ordering: .relaxed) { return nil }
+        let h = head.load(ordering: .relaxed)
+        if h >= tailSeen.load(ordering: .relaxed) { // ">": cancel may have moved head past it
+            // Acquiring: pairs with the publisher's tail store, so the slots up to it are visible.
+            let t = tail.load(ordering: .acquiring)
+            guard h < t else { return nil }
+            tailSeen.store(t, ordering: .relaxed)
+        }
+        let e = slots[Int(h & mask)].take()
+        // Cancel may have moved head on (it never touches slots): then the event is discarded, counted
+        // by cancel. Sequentially consistent: frees the slot for publishers (releasing) and orders the
+        // store before the `spaceWaiters` load (Dekker, with waitForSpace).
+        guard head.compareExchange(expected: h, desired: h &+ 1, ordering: .sequentiallyConsistent).exchanged else {
+            return nil
+        }
+        if spaceWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+            // Hysteresis: wake waiting publishers when half the ring is free (or it is empty), so a
+            // publisher that outruns its consumer is resumed once per half ring, not once per event.
+            let t = tail.load(ordering: .relaxed)
+            if t &- (h &+ 1) <= UInt64(capacity / 2) { wakePublishers() }
+        }
+        return e
+    }
+
+    private func wakePublishers() {
+        let ready = waiters.withLock { w -> [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] in
+            defer { w.publishers.removeAll() }
+            spaceWaiters.subtract(w.publishers.count, ordering: .relaxed)
+            return w.publishers
+        }
+        for p in ready { p.continuation.resume() } // in arrival order
+    }
+
+    /// Waits until an event may be there; false once the subscription ended.
+    func waitForEvent() async -> Bool {
+        if let ready = await spinBeforeSleeping() { return ready }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            waiters.withLock { w in
+                w.consumer = c
+                consumerSleeping.store(true, ordering: .sequentiallyConsistent) // Dekker with tryOffer
+            }
+            if isReadable || cancelled.load(ordering: .sequentiallyConsistent) { wakeConsumer() }
+        }
+        return !cancelled.load(ordering: .relaxed)
+    }
+
+    /// How long a consumer keeps polling (yielding its thread between polls) before it suspends: about
+    /// twice what a wakeup costs on this kind of machine (~20 µs for the hypervisor to wake an idle
+    /// vCPU), the classic bound for spin-then-block. Publishers then rarely pay for a resume, and an
+    /// event that arrives within the window is seen in about a microsecond instead of twenty.
+    static let spinWindow = Duration.microseconds(40)
+    /// At most one spinning consumer per CPU beyond the first (the publisher needs one), process-wide:
+    /// fifty idle subscriptions must not spin fifty loops on two CPUs.
+    private static let maxSpinners = RingBusSystem.onlineCPUs - 1
+    private static let spinners = Atomic<Int>(0)
+
+    /// Polls for up to `spinWindow` when a spinning slot is free; true: readable, false: cancelled,
+    /// nil: still empty, go to sleep.
+    private func spinBeforeSleeping() async -> Bool? {
+        // Always give a publisher on the same pool a turn or two: it will likely enqueue more, and
+        // one resume then covers a batch instead of each event.
+        for _ in 0..<2 {
+            if isReadable { return true }
+            if cancelled.load(ordering: .relaxed) { return false }
+            await Task.yield()
+        }
+        guard Self.spinners.add(1, ordering: .relaxed).newValue <= Self.maxSpinners else {
+            Self.spinners.subtract(1, ordering: .relaxed)
+            return isReadable ? true : nil
+        }
+        var outcome: Bool? = nil
+        let deadline = ContinuousClock.now + Self.spinWindow
+        repeat {
+            if isReadable { outcome = true; break }
+            if cancelled.load(ordering: .relaxed) { outcome = false; break }
+            await Task.yield()
+        } while ContinuousClock.now < deadline
+        Self.spinners.subtract(1, ordering: .relaxed)
+        return outcome
+    }
+
+    /// Sequentially consistent: the re-check half of the consumer's Dekker pair.
+    private var isReadable: Bool {
+        head.load(ordering: .relaxed) != tail.load(ordering: .sequentiallyConsistent)
     }
 
     /// The next event in order; suspends while empty; `nil` once cancelled.
     func take() async -> Event? {
-        var spins = 0
         while true {
-            enum Step { case event(Event, CheckedContinuation<Void, Never>?), end, wait }
-            let step: Step = state.withLock { s in
-                if s.cancelled { return .end }
-                if let e = s.popFirst() {
-                    return .event(e, s.publishers.isEmpty ? nil : s.publishers.removeFirst())
-                }
-                return .wait
-            }
-            switch step {
-            case .event(let e, let publisher):
-                publisher?.resume() // one slot freed: one waiting publisher goes on
-                return e
-            case .end:
-                return nil
-            case .wait:
-                // Before sleeping, give a publisher on the same pool a turn or two: it will likely
-                // enqueue more, and one resume then covers a batch instead of each event.
-                if spins < 2 {
-                    spins += 1
-                    await Task.yield()
-                    continue
-                }
-                spins = 0
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let now = state.withLock { s -> Bool in
-                        if s.cancelled || s.count > 0 { return true }
-                        s.consumer = c
-                        return false
-                    }
-                    if now { c.resume() }
-                }
-            }
+            if let e = poll() { return e }
+            if !(await waitForEvent()) { return nil }
         }
     }
 
     /// The consumer finished one taken event (handled, failed, or dead-lettered).
-    func complete() {
-        let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.completed += 1
-            return s.satisfiedFlushWaiters()
+    func complete() { finish(1) }
+
+    private func finish(_ n: UInt64) {
+        // Sequentially consistent: orders the count before the `flushWaiters` load (Dekker, with
+        // waitUntilCompleted).
+        completed.add(n, ordering: .sequentiallyConsistent)
+        if flushWaiters.load(ordering: .sequentiallyConsistent) > 0 { resumeFlushWaiters() }
+    }
+
+    private func resumeFlushWaiters() {
+        let done = completed.load(ordering: .sequentiallyConsistent)
+        let over = cancelled.load(ordering: .sequentiallyConsistent)
+        let ready = waiters.withLock { w -> [CheckedContinuation<Void, Never>] in
+            var ready: [CheckedContinuation<Void, Never>] = []
+            w.flush.removeAll { f in
+                guard f.target <= done || over else { return false }
+                ready.append(f.continuation)
+                return true
+            }
+            flushWaiters.subtract(ready.count, ordering: .relaxed)
+            return ready
         }
         ready.forEach { $0.resume() }
     }
 
+    // MARK: Everyone
+
     /// Events enqueued so far (a flush target).
-    var enqueuedCount: UInt64 { state.withLock { $0.enqueued } }
+    var enqueuedCount: UInt64 { tail.load(ordering: .acquiring) }
 
     /// Events queued and not yet taken.
-    var queuedCount: Int { state.withLock { $0.count } }
+    var queuedCount: Int {
+        let h = head.load(ordering: .acquiring)
+        return Int(truncatingIfNeeded: tail.load(ordering: .acquiring) &- h)
+    }
 
     /// True when the queue is full now.
-    var isFull: Bool { state.withLock { $0.count >= capacity } }
+    var isFull: Bool { queuedCount >= capacity }
 
     /// Returns once `target` events have been completed (or the subscription ended).
     func waitUntilCompleted(_ target: UInt64) async {
+        if completed.load(ordering: .acquiring) >= target { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.completed >= target || s.cancelled { return true }
-                s.flushWaiters.append((target, c))
-                return false
+            waiters.withLock { w in
+                w.flush.append((target, c))
+                flushWaiters.add(1, ordering: .sequentiallyConsistent) // Dekker with finish
             }
-            if now { c.resume() }
+            resumeFlushWaiters() // re-check: the count may have reached the target before we registered
         }
     }
 
     /// Ends the subscription: wakes everyone; returns how many queued events were discarded.
     @discardableResult
     func cancel() -> Int {
-        let (discarded, wake) = state.withLock { s -> (Int, [CheckedContinuation<Void, Never>]) in
-            if s.cancelled { return (0, []) }
-            s.cancelled = true
-            let n = s.count
-            s.queue.removeAll()
-            s.head = 0
-            var wake = s.publishers
-            s.publishers.removeAll()
-            if let c = s.consumer { wake.append(c) }
-            s.consumer = nil
-            wake += s.satisfiedFlushWaiters()
-            return (n, wake)
+        let discarded = publishing.withLock { _ -> UInt64 in
+            if cancelled.load(ordering: .relaxed) { return 0 }
+            // Under `publishing`: no publisher writes a slot after this. Sequentially consistent:
+            // pairs with the re-checks of the sleeping consumer and waiting publishers.
+            cancelled.store(true, ordering: .sequentiallyConsistent)
+            let t = tail.load(ordering: .relaxed)
+            while true { // the consumer may take one concurrently; whoever moves head owns the event
+                let h = head.load(ordering: .acquiring)
+                if h == t { return 0 }
+                if head.compareExchange(expected: h, desired: t, ordering: .sequentiallyConsistent).exchanged {
+                    return t &- h
+                }
+            }
         }
-        wake.forEach { $0.resume() }
-        return discarded
+        counters.dropped.add(discarded, ordering: .relaxed)
+        wakeConsumer()
+        wakePublishers()
+        resumeFlushWaiters()
+        return Int(discarded)
     }
+}
+
+/// 64 bytes of nothing, to keep what two threads write on different cache lines.
+struct CacheLinePad: Sendable {
+    private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// Which subscription's consumer the current task is (to refuse waits that would wait for itself).

@@ -24,17 +24,30 @@ final class Counter: EventHandler, @unchecked Sendable {
     func handle(_ event: Event) async throws { n.add(1, ordering: .relaxed) }
 }
 
-// 1 publisher -> 1 subscriber, events handled per second.
-func oneToOne(_ events: Int) async throws {
+// 1 publisher -> 1 subscriber, events handled per second, three ways of publishing:
+// - same: one Event value published again and again (the bus's own cost);
+// - new-event: a new Event (timestamp) per publish around one shared payload object, whose reference
+//   count the publisher and the subscriber then both write for every event;
+// - new-payload: a new Event with a new payload object per publish, as applications do (includes
+//   building the one-key dictionary).
+enum Publishing: String { case same = "same-event", newEvent = "new-event", newPayload = "new-payload" }
+
+func oneToOne(_ events: Int, _ how: Publishing) async throws {
     let bus = InMemoryEventBus()
     let c = Counter()
     try await bus.subscribe(toTopics: ["t"], c)
     let e = Event(topic: "t", payload: ["user_id": 123])
+    let payload: JSONValue = ["user_id": 123]
     let t0 = nowNs()
-    for _ in 0..<events { try await bus.publish(e) }
+    switch how {
+    case .same: for _ in 0..<events { try await bus.publish(e) }
+    case .newEvent: for _ in 0..<events { try await bus.publish(Event(topic: "t", payload: payload)) }
+    case .newPayload:
+        for i in 0..<events { try await bus.publish(Event(topic: "t", payload: ["user_id": .int(Int64(i))])) }
+    }
     try await bus.flush()
     let secs = Double(nowNs() - t0) / 1e9
-    emit("inmemory-1to1", [("events_per_sec", Double(c.n.load(ordering: .relaxed)) / secs)])
+    emit("inmemory-1to1-\(how.rawValue)", [("events_per_sec", Double(c.n.load(ordering: .relaxed)) / secs)])
     await bus.close()
 }
 
@@ -143,11 +156,20 @@ func json(_ rounds: Int) throws {
 
 let quick = CommandLine.arguments.contains("--quick")
 let scale = quick ? 20 : 1
-try await oneToOne(2_000_000 / scale)
-try await oneToFifty(200_000 / scale)
-let sem = semaphoreHandoff(20_000 / scale)
-emit("semaphore-handoff", percentiles(sem))
-let idle = try await idleLatency(20_000 / scale)
-emit("inmemory-idle-latency", percentiles(idle) + [("p50_over_semaphore_p50", percentiles(idle)[0].1 / percentiles(sem)[0].1)])
-emit("inmemory-busy-100k-per-sec", percentiles(try await fixedRate(100_000, 200_000 / scale)))
-try json(200_000 / scale)
+/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json).
+let only: Set<String>? = CommandLine.arguments.firstIndex(of: "--only").map {
+    Set(CommandLine.arguments[$0 + 1].split(separator: ",").map(String.init))
+}
+func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
+if wanted("1to1") {
+    for how in [Publishing.same, .newEvent, .newPayload] { try await oneToOne(2_000_000 / scale, how) }
+}
+if wanted("1to50") { try await oneToFifty(200_000 / scale) }
+if wanted("latency") {
+    let sem = semaphoreHandoff(20_000 / scale)
+    emit("semaphore-handoff", percentiles(sem))
+    let idle = try await idleLatency(20_000 / scale)
+    emit("inmemory-idle-latency", percentiles(idle) + [("p50_over_semaphore_p50", percentiles(idle)[0].1 / percentiles(sem)[0].1)])
+    emit("inmemory-busy-100k-per-sec", percentiles(try await fixedRate(100_000, 200_000 / scale)))
+}
+if wanted("json") { try json(200_000 / scale) }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs EventBusBench RUNS times (default 5) in release mode and writes every run's records, tagged with
+# the run number, to Benchmarks/EventBusBench/results.jsonl; render.py reports medians and ranges.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs="${1:-5}"
+swift build -c release --package-path Benchmarks/EventBusBench >/dev/null
+bin=Benchmarks/EventBusBench/.build/release/EventBusBench
+out=Benchmarks/EventBusBench/results.jsonl
+: > "$out.tmp"
+for r in $(seq 1 "$runs"); do
+  "$bin" | sed "s/^{/{\"run\":$r,/" >> "$out.tmp"
+done
+mv "$out.tmp" "$out"
+echo "wrote $out ($runs runs)"
