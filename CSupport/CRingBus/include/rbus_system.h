@@ -11,4 +11,13 @@ int rbus_online_cpus(void);
 /* Pins the calling thread to CPU `cpu` modulo the online CPUs; 0 or -errno. */
 int rbus_pin_thread(int cpu);
 
+/* A spin-wait hint to the CPU (x86 `pause`): lets the sibling hyperthread run and saves power. */
+static inline void rbus_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif /* RBUS_SYSTEM_H */

@@ -34,7 +34,7 @@ public protocol EventBus: Sendable {
     /// (for a deduplicated publish, the original's identity).
     /// - Throws: ``EventBusError/invalidTopic(_:)`` for an empty or wildcard topic, ``EventBusError/closed``.
     @discardableResult
-    nonisolated(nonsending) func publish(_ event: Event) async throws -> EventIdentity
+    nonisolated(nonsending) func publish(_ event: consuming Event) async throws -> EventIdentity
 
     /// Subscribes `handler` to its own `topics` (all topics when `nil`).
     @discardableResult

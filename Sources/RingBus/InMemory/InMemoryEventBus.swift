@@ -103,7 +103,7 @@ public final class InMemoryEventBus: EventBus {
     // MARK: Publish
 
     @discardableResult
-    public nonisolated(nonsending) func publish(_ event: Event) async throws -> EventIdentity {
+    public nonisolated(nonsending) func publish(_ event: consuming Event) async throws -> EventIdentity {
         // The synchronous part does everything that needs no waiting; only subscriptions that are full
         // (policy .wait) make this function suspend. Fewer async frames is most of the cost saved.
         var pending = PendingOffers()
@@ -120,7 +120,7 @@ public final class InMemoryEventBus: EventBus {
 
     /// Validates, deduplicates, assigns the identity and offers `event` to every matching subscription
     /// that has room; full ones (policy .wait) are left in `pending`, or with `failFast` dropped.
-    private func publishNow(_ event: Event, failFast: Bool, pending: inout PendingOffers) throws(EventBusError)
+    private func publishNow(_ event: consuming Event, failFast: Bool, pending: inout PendingOffers) throws(EventBusError)
         -> EventIdentity
     {
         if let why = Topic.problem(with: event.topic, allowWildcards: false) { throw .invalidTopic(why) }
@@ -151,16 +151,25 @@ public final class InMemoryEventBus: EventBus {
         {
             throw .wouldDeadlock("a handler published into its own full subscription (bufferSize \(own.capacity))")
         }
-        var e = event
-        e.identity = identity // beside the storage: no copy
-        for core in targets where core.tryOffer(e) == nil { // full, policy .wait
-            if failFast {
-                core.counters.dropped.add(1, ordering: .relaxed)
-            } else {
-                pending.cores.append(core)
-            }
+        var e = event // a move: `event` is consumed
+        e.identity = identity
+        guard let lastCore = targets.last else { return identity }
+        func full(_ core: SubscriptionCore) { // policy .wait
+            if failFast { core.counters.dropped.add(1, ordering: .relaxed) } else { pending.cores.append(core) }
         }
-        if !pending.cores.isEmpty { pending.event = e }
+        for core in targets.dropLast() where core.tryOffer(e) == nil { full(core) }
+        // The last target takes the event itself (one payload retain fewer per publish) unless an
+        // earlier one is full and the event is still needed for it.
+        if pending.cores.isEmpty {
+            var moving: Event? = consume e
+            if lastCore.tryOffer(moving: &moving) == nil {
+                full(lastCore)
+                pending.event = moving
+            }
+        } else {
+            if lastCore.tryOffer(e) == nil { full(lastCore) }
+            pending.event = e
+        }
         return identity
     }
 

@@ -13,6 +13,7 @@
 // then reads "waiting". One of the two sees the other, so no wakeup is lost. Continuations live under a
 // second lock (`waiters`) taken only on those slow paths.
 
+internal import CRingBus
 import Synchronization
 
 /// Per-subscription counters, written without locks by the side that owns each one.
@@ -112,6 +113,14 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     /// The synchronous fast path of `offer`: appends when there is room (or the policy drops);
     /// `nil` when the caller must wait (policy `.wait` and full).
     func tryOffer(_ event: Event) -> OfferResult? {
+        var e: Event? = event
+        return tryOffer(moving: &e)
+    }
+
+    /// `tryOffer` that moves the event into the ring instead of copying it (`event` is `nil` afterwards
+    /// when it was queued): a copy is a reference-count increment on the payload, which the consumer's
+    /// release of an earlier event may be contending for.
+    func tryOffer(moving event: inout Event?) -> OfferResult? {
         let result: OfferResult? = publishing.withLock { headSeen in
             if cancelled.load(ordering: .relaxed) { return .cancelled } // set under this lock
             let t = tail.load(ordering: .relaxed) // only we store it, under this lock
@@ -132,7 +141,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
                     outcome = .droppedOldest
                 }
             }
-            slots[Int(t & mask)] = event
+            slots[Int(t & mask)] = event.take()
             // Sequentially consistent: releases the slot to the consumer (its acquiring tail load) and
             // orders this store before the `consumerSleeping` load below (Dekker, with `waitForEvent`).
             tail.store(t &+ 1, ordering: .sequentiallyConsistent)
@@ -257,6 +266,8 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     /// fifty idle subscriptions must not spin fifty loops on two CPUs.
     private static let maxSpinners = RingBusSystem.onlineCPUs - 1
     private static let spinners = Atomic<Int>(0)
+    /// Tight polls between two yields while spinning (each with a CPU pause: 1–3 µs in all).
+    private static let pollsPerYield = 64
 
     /// Polls for up to `spinWindow` when a spinning slot is free; true: readable, false: cancelled,
     /// nil: still empty, go to sleep.
@@ -274,8 +285,14 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
         }
         var outcome: Bool? = nil
         let deadline = ContinuousClock.now + Self.spinWindow
-        repeat {
-            if isReadable { outcome = true; break }
+        spinning: repeat {
+            // A short tight poll first (a few µs), then one yield so other tasks on this thread run:
+            // yielding on every poll made the pool wake its other thread (a futex call) every few
+            // events.
+            for _ in 0..<Self.pollsPerYield {
+                if isReadable { outcome = true; break spinning }
+                rbus_cpu_relax()
+            }
             if cancelled.load(ordering: .relaxed) { outcome = false; break }
             await Task.yield()
         } while ContinuousClock.now < deadline

@@ -52,7 +52,9 @@ func oneToOne(_ events: Int, _ how: Publishing) async throws {
 }
 
 // 1 publisher -> 50 subscribers at at-least-once: deliveries per second, and drops.
-func oneToFifty(_ events: Int) async throws {
+// Two ways again: the same Event value every time (all 10 M deliveries then write one payload's
+// reference count, from both CPUs: the worst case for sharing), and a new payload per publish.
+func oneToFifty(_ events: Int, newPayload: Bool) async throws {
     var config = EventBusConfig()
     config.deliveryGuarantee = .atLeastOnce
     let bus = InMemoryEventBus(config: config)
@@ -60,12 +62,16 @@ func oneToFifty(_ events: Int) async throws {
     for c in counters { try await bus.subscribe(toTopics: ["t"], c) }
     let e = Event(topic: "t", payload: ["user_id": 123])
     let t0 = nowNs()
-    for _ in 0..<events { try await bus.publish(e) }
+    if newPayload {
+        for i in 0..<events { try await bus.publish(Event(topic: "t", payload: ["user_id": .int(Int64(i))])) }
+    } else {
+        for _ in 0..<events { try await bus.publish(e) }
+    }
     try await bus.flush()
     let secs = Double(nowNs() - t0) / 1e9
     let delivered = counters.reduce(0) { $0 + $1.n.load(ordering: .relaxed) }
     let s = await bus.stats()
-    emit("inmemory-1to50-atleastonce", [("deliveries_per_sec", Double(delivered) / secs), ("dropped", Double(s.dropped))])
+    emit(newPayload ? "inmemory-1to50-atleastonce-new-payload" : "inmemory-1to50-atleastonce", [("deliveries_per_sec", Double(delivered) / secs), ("dropped", Double(s.dropped))])
     await bus.close()
 }
 
@@ -164,7 +170,10 @@ func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
 if wanted("1to1") {
     for how in [Publishing.same, .newEvent, .newPayload] { try await oneToOne(2_000_000 / scale, how) }
 }
-if wanted("1to50") { try await oneToFifty(200_000 / scale) }
+if wanted("1to50") {
+    try await oneToFifty(200_000 / scale, newPayload: false)
+    try await oneToFifty(200_000 / scale, newPayload: true)
+}
 if wanted("latency") {
     let sem = semaphoreHandoff(20_000 / scale)
     emit("semaphore-handoff", percentiles(sem))
