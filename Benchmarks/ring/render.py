@@ -147,6 +147,10 @@ if bench.exists():
         xs = sorted(r[field] for r in rows if r["bench"] == name)
         return fmt.format(xs[0] / scale) + "–" + fmt.format(xs[-1] / scale)
 
+    def floor(name):
+        xs = sorted(r.get("floor_ns_before", 0) for r in rows if r["bench"] == name)
+        return f"{xs[len(xs) // 2]:.0f} ns [{xs[0]:.0f}–{xs[-1]:.0f}]" if xs and xs[-1] > 0 else "—"
+
     def verdict(ok):
         return "met" if ok else "**missed**"
 
@@ -154,7 +158,8 @@ if bench.exists():
     new_event = med("inmemory-1to1-new-event", "events_per_sec")
     new_payload = med("inmemory-1to1-new-payload", "events_per_sec")
     fifty = med("inmemory-1to50-atleastonce", "deliveries_per_sec")
-    fifty_dropped = max(r["dropped"] for r in rows if r["bench"] == "inmemory-1to50-atleastonce")
+    fifty_new = med("inmemory-1to50-atleastonce-new-payload", "deliveries_per_sec")
+    fifty_dropped = max(r["dropped"] for r in rows if r["bench"].startswith("inmemory-1to50"))
     sem50, idle50 = med("semaphore-handoff", "p50_ns"), med("inmemory-idle-latency", "p50_ns")
     ratio = med("inmemory-idle-latency", "p50_over_semaphore_p50")
     idle99, busy50 = med("inmemory-idle-latency", "p99_ns"), med("inmemory-busy-100k-per-sec", "p50_ns")
@@ -171,21 +176,26 @@ python3 Benchmarks/ring/render.py
 ```
 
 {len(runs)} runs on the machine above, idle; the table gives medians, with the range over the runs in
-brackets (this VM's vCPU placement moves between runs, so single runs vary by up to ±30 %). Latencies
+brackets. This VM's host moves its two vCPUs between near and far placements, and single runs vary by
+up to ±30 % with it: before each throughput measure the benchmark bounces one cache line between two
+threads pinned to different CPUs and records the one-way time ("floor before it", including half a
+clock read per round trip; the project calls a probe over 100 ns a far placement). Latencies
 are publish → handler, from `DispatchTime` (uptime ns); the busy subscriber's are measured from the
 *intended* send time of a publisher paced at 100k events/s, so queueing is not hidden.
 
-| measure | median [range] | target (issue 3) | verdict |
-|---|---|---|---|
-| 1 → 1, one `Event` value published repeatedly | {same / 1e6:.2f} M events/s [{rng("inmemory-1to1-same-event", "events_per_sec")}] | ≥ 2 M | {verdict(same >= 2e6)} |
-| 1 → 1, a new `Event` per publish (shared payload object) | {new_event / 1e6:.2f} M events/s [{rng("inmemory-1to1-new-event", "events_per_sec")}] | (≥ 2 M) | {verdict(new_event >= 2e6)} |
-| 1 → 1, a new `Event` and a new one-key payload object per publish | {new_payload / 1e6:.2f} M events/s [{rng("inmemory-1to1-new-payload", "events_per_sec")}] | — | (includes building the dictionary) |
-| 1 → 50 subscribers, at-least-once | {fifty / 1e6:.2f} M deliveries/s [{rng("inmemory-1to50-atleastonce", "deliveries_per_sec")}], dropped {fifty_dropped:.0f} in every run | ≥ 5 M, dropped 0 | {verdict(fifty >= 5e6 and fifty_dropped == 0)} |
-| idle subscriber p50 | {idle50 / 1000:.1f} µs = {ratio}× a semaphore hand-off ({sem50 / 1000:.1f} µs) | ≤ 2× | {verdict(ratio <= 2)} |
-| idle subscriber p99 | {idle99 / 1000:.1f} µs | ≤ 200 µs | {verdict(idle99 <= 200_000)} |
-| busy subscriber at 100k/s, p50 (p99) | {busy50 / 1000:.1f} µs ({busy99 / 1000:.1f} µs) | ≤ 5 µs | {verdict(busy50 <= 5000)} |
-| `JSONValue` encode, 93-byte object | {enc_ns:.0f} ns vs Foundation {fenc_ns:.0f} ns ({enc}×) [{rng("json-93B", "encode_speedup", 1, "{:.1f}")}×] | ≥ 3× | {verdict(enc >= 3)} |
-| `JSONValue` decode, same object | {dec_ns:.0f} ns vs Foundation {fdec_ns:.0f} ns ({dec}×) [{rng("json-93B", "decode_speedup", 1, "{:.1f}")}×] | ≥ 3× | {verdict(dec >= 3)} |
+| measure | median [range] | floor before it | target (issue 3) | verdict |
+|---|---|---|---|---|
+| 1 → 1, one `Event` value published repeatedly | {same / 1e6:.2f} M events/s [{rng("inmemory-1to1-same-event", "events_per_sec")}] | {floor("inmemory-1to1-same-event")} | ≥ 2 M | {verdict(same >= 2e6)} |
+| 1 → 1, a new `Event` per publish (shared payload object) | {new_event / 1e6:.2f} M events/s [{rng("inmemory-1to1-new-event", "events_per_sec")}] | {floor("inmemory-1to1-new-event")} | (≥ 2 M) | {verdict(new_event >= 2e6)} |
+| 1 → 1, a new `Event` and a new one-key payload object per publish | {new_payload / 1e6:.2f} M events/s [{rng("inmemory-1to1-new-payload", "events_per_sec")}] | {floor("inmemory-1to1-new-payload")} | — | (includes building the dictionary) |
+| 1 → 50 subscribers, at-least-once, one `Event` value published repeatedly | {fifty / 1e6:.2f} M deliveries/s [{rng("inmemory-1to50-atleastonce", "deliveries_per_sec")}] | {floor("inmemory-1to50-atleastonce")} | ≥ 5 M | {verdict(fifty >= 5e6)} |
+| 1 → 50 subscribers, at-least-once, a new payload object per publish | {fifty_new / 1e6:.2f} M deliveries/s [{rng("inmemory-1to50-atleastonce-new-payload", "deliveries_per_sec")}] | {floor("inmemory-1to50-atleastonce-new-payload")} | (≥ 5 M) | {verdict(fifty_new >= 5e6)} |
+| 1 → 50: events dropped, any run | {fifty_dropped:.0f} | — | 0 | {verdict(fifty_dropped == 0)} |
+| idle subscriber p50 | {idle50 / 1000:.1f} µs = {ratio}× a semaphore hand-off ({sem50 / 1000:.1f} µs) | — | ≤ 2× | {verdict(ratio <= 2)} |
+| idle subscriber p99 | {idle99 / 1000:.1f} µs | — | ≤ 200 µs | {verdict(idle99 <= 200_000)} |
+| busy subscriber at 100k/s, p50 (p99) | {busy50 / 1000:.1f} µs ({busy99 / 1000:.1f} µs) | — | ≤ 5 µs | {verdict(busy50 <= 5000)} |
+| `JSONValue` encode, 93-byte object | {enc_ns:.0f} ns vs Foundation {fenc_ns:.0f} ns ({enc}×) [{rng("json-93B", "encode_speedup", 1, "{:.1f}")}×] | — | ≥ 3× | {verdict(enc >= 3)} |
+| `JSONValue` decode, same object | {dec_ns:.0f} ns vs Foundation {fdec_ns:.0f} ns ({dec}×) [{rng("json-93B", "decode_speedup", 1, "{:.1f}")}×] | — | ≥ 3× | {verdict(dec >= 3)} |
 
 How it got here (each step measured with `perf record -e cpu-clock` on this benchmark): the
 subscription queue became a ring of `bufferSize` slots with a publisher-side lock only publishers take
@@ -194,15 +204,23 @@ caching the other's counter); counters moved from one bus-wide lock to per-subsc
 became synchronous unless a subscription is full; the consumer runs the first handler attempt inline and
 borrows the event instead of copying it (50 subscriptions share one event's reference count: each extra
 copy was a contended increment); `Event` became a plain struct (the copy-on-write class cost an
-allocation per event, freed on the consumer's thread); and a consumer polls for up to 40 µs (yielding
-its thread) before it sleeps, at most one poller per spare CPU. From 0.69 / 1.6 M (1 → 1 / 1 → 50) at
-the start of this work.
+allocation per event, freed on the consumer's thread); `publish` consumes its event and moves it into the
+last matching subscription (one payload retain fewer per publish); and a consumer polls for up to 40 µs
+before it sleeps (64 tight polls with a CPU pause between yields of its thread; yielding on every poll
+made the pool wake its other thread, a futex call, every few events), at most one poller per spare CPU.
+From 0.69 / 1.6 M (1 → 1 / 1 → 50) at the start of this work.
 
-What is left, and why: with a new `Event` per publish the payload object's reference count is written by
-the publisher (retain into the slot) and the consumer (release) for every event, which is one cache-line
-transfer per event on top of the queue's own; the three 1 → 1 rows differ by that and by the
-application's own cost of building a dictionary (two allocations). A shared log with per-subscription
-cursors would remove the per-subscription retain; it is not built.
+Why "one `Event` value published repeatedly" is the row the targets are judged on, and what the other
+rows say: it measures the bus's own cost. The others add the application's: a new `Event` per publish
+is a timestamp read; a new payload object is two allocations (the literal's array and the dictionary),
+freed on the subscriber's thread. With one shared payload, every retain (publisher) and release
+(subscribers) of that object's reference count is the same cache line written from both CPUs, which is
+why the 1 → 50 rows run faster with a new payload per publish despite its allocations.
+
+What is left: per event the publisher still takes the subscription's publisher lock and the bus's route
+lock (two uncontended atomic pairs), and the consumer pays the runtime's executor check on each
+`handle` call (`swift_task_switch`, about 4 % of samples). A shared log with per-subscription cursors
+would remove the per-subscription copy of the event for fan-out; it is not built.
 """
 
 (root / "Docs/BENCHMARKS.md").write_text(doc)

@@ -20,4 +20,7 @@ static inline void rbus_cpu_relax(void) {
 #endif
 }
 
+/* Asks for the cache line at `p` in a writable state ahead of a store to it (x86 `prefetchw`). */
+static inline void rbus_prefetch_for_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+
 #endif /* RBUS_SYSTEM_H */

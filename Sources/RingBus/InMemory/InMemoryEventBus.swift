@@ -65,8 +65,6 @@ public final class InMemoryEventBus: EventBus {
     /// Random per bus: the incarnation of every identity it assigns.
     public let incarnation: UInt64
     private let state: LockedState<State>
-    /// Events committed (a deduplicated publish is not counted again).
-    private let published = Atomic<UInt64>(0)
 
     private struct State {
         var subscriptions: [UInt64: SubscriptionCore] = [:]
@@ -82,11 +80,25 @@ public final class InMemoryEventBus: EventBus {
         /// Matching subscriptions per topic, in subscription order; cleared when subscriptions change.
         var routes: [String: [SubscriptionCore]] = [:]
 
+        /// The last topic published and its route: most publishers repeat one topic, and comparing a
+        /// short string is cheaper than hashing it.
+        var lastRoute: (topic: String, targets: [SubscriptionCore])?
+
+        mutating func clearRoutes() {
+            routes.removeAll()
+            lastRoute = nil
+        }
+
         mutating func targets(for topic: String) -> [SubscriptionCore] {
-            if let r = routes[topic] { return r }
-            if routes.count > 10_000 { routes.removeAll() }
+            if let last = lastRoute, last.topic == topic { return last.targets }
+            if let r = routes[topic] {
+                lastRoute = (topic, r)
+                return r
+            }
+            if routes.count > 10_000 { clearRoutes() }
             let r = subscriptions.values.filter { $0.matches(topic) }.sorted { $0.id < $1.id }
             routes[topic] = r
+            lastRoute = (topic, r)
             return r
         }
     }
@@ -144,7 +156,6 @@ public final class InMemoryEventBus: EventBus {
             return (id, s.targets(for: event.topic), false)
         }
         if duplicate { return identity }
-        published.add(1, ordering: .relaxed)
         // A handler publishing into its own full subscription would wait for itself.
         if config.overflowPolicy == .wait, !failFast, let me = SubscriptionContext.current,
            let own = targets.first(where: { $0.id == me }), own.isFull
@@ -203,7 +214,7 @@ public final class InMemoryEventBus: EventBus {
                                         policy: config.overflowPolicy)
             s.nextSubscription += 1
             s.subscriptions[core.id] = core
-            s.routes.removeAll()
+            s.clearRoutes()
             return core
         }
     }
@@ -244,7 +255,7 @@ public final class InMemoryEventBus: EventBus {
         state.withLock { s in
             guard s.subscriptions.removeValue(forKey: core.id) != nil else { return }
             s.consumers[core.id] = nil
-            s.routes.removeAll()
+            s.clearRoutes()
             s.ending.append(core.counters)
         }
         core.cancel() // counts what it discards as dropped
@@ -311,9 +322,11 @@ public final class InMemoryEventBus: EventBus {
                 total.queuedEvents += core.queuedCount
             }
             total.activeHandlers = s.subscriptions.count
+            // Every committed publish took one sequence number, and only those (a deduplicated
+            // publish returns the original's), so the next sequence is the count.
+            total.totalEventsPublished = s.nextSequence
             return total
         }
-        s.totalEventsPublished = published.load(ordering: .relaxed)
         return s
     }
 
@@ -337,7 +350,7 @@ public final class InMemoryEventBus: EventBus {
             s.ending += s.subscriptions.values.map(\.counters)
             s.subscriptions.removeAll()
             s.consumers.removeAll()
-            s.routes.removeAll()
+            s.clearRoutes()
             return r
         }
         for core in cores { core.cancel() }

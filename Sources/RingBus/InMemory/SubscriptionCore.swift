@@ -141,7 +141,15 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
                     outcome = .droppedOldest
                 }
             }
-            slots[Int(t & mask)] = event.take()
+            // The slot is nil (the consumer moved its last event out, or it never held one): initialize
+            // instead of assigning, so there is no load of the old value, which missed in the cache
+            // because the consumer wrote that line last.
+            (slots + Int(t & mask)).initialize(to: event.take())
+            // Ask for the next slot's lines now, so the next publish's store does not wait for them
+            // behind the sequentially consistent tail store below (which drains the store buffer).
+            let next = UnsafeRawPointer(slots + Int((t &+ 1) & mask))
+            rbus_prefetch_for_write(next)
+            rbus_prefetch_for_write(next + MemoryLayout<Event?>.stride - 1)
             // Sequentially consistent: releases the slot to the consumer (its acquiring tail load) and
             // orders this store before the `consumerSleeping` load below (Dekker, with `waitForEvent`).
             tail.store(t &+ 1, ordering: .sequentiallyConsistent)

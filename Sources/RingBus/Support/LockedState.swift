@@ -11,21 +11,28 @@ internal import CRingBus
 /// A value that is only read or written while its lock is held.
 final class LockedState<State>: @unchecked Sendable { // `state` is only touched under `word`
     private let word: UnsafeMutablePointer<UInt32>
-    private var state: State
+    /// Behind a pointer rather than a `var`: the lock already excludes other accesses, and a class's
+    /// `var` would add a dynamic exclusivity check (`swift_beginAccess`) to every lock.
+    private let state: UnsafeMutablePointer<State>
 
     init(_ initial: State) {
-        state = initial
         word = .allocate(capacity: 1)
         word.initialize(to: 0)
+        state = .allocate(capacity: 1)
+        state.initialize(to: initial)
     }
 
-    deinit { word.deallocate() }
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+        word.deallocate()
+    }
 
     /// Runs `body` with the state while holding the lock. `body` must not suspend or re-enter.
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
         rbus_lock_acquire(word)
         defer { rbus_lock_release(word) }
-        return try body(&state)
+        return try body(&state.pointee)
     }
 }

@@ -33,6 +33,7 @@ final class Counter: EventHandler, @unchecked Sendable {
 enum Publishing: String { case same = "same-event", newEvent = "new-event", newPayload = "new-payload" }
 
 func oneToOne(_ events: Int, _ how: Publishing) async throws {
+    let floor = floorProbe()
     let bus = InMemoryEventBus()
     let c = Counter()
     try await bus.subscribe(toTopics: ["t"], c)
@@ -47,7 +48,8 @@ func oneToOne(_ events: Int, _ how: Publishing) async throws {
     }
     try await bus.flush()
     let secs = Double(nowNs() - t0) / 1e9
-    emit("inmemory-1to1-\(how.rawValue)", [("events_per_sec", Double(c.n.load(ordering: .relaxed)) / secs)])
+    emit("inmemory-1to1-\(how.rawValue)", [("events_per_sec", Double(c.n.load(ordering: .relaxed)) / secs),
+                                           ("floor_ns_before", floor)])
     await bus.close()
 }
 
@@ -55,6 +57,7 @@ func oneToOne(_ events: Int, _ how: Publishing) async throws {
 // Two ways again: the same Event value every time (all 10 M deliveries then write one payload's
 // reference count, from both CPUs: the worst case for sharing), and a new payload per publish.
 func oneToFifty(_ events: Int, newPayload: Bool) async throws {
+    let floor = floorProbe()
     var config = EventBusConfig()
     config.deliveryGuarantee = .atLeastOnce
     let bus = InMemoryEventBus(config: config)
@@ -71,8 +74,48 @@ func oneToFifty(_ events: Int, newPayload: Bool) async throws {
     let secs = Double(nowNs() - t0) / 1e9
     let delivered = counters.reduce(0) { $0 + $1.n.load(ordering: .relaxed) }
     let s = await bus.stats()
-    emit(newPayload ? "inmemory-1to50-atleastonce-new-payload" : "inmemory-1to50-atleastonce", [("deliveries_per_sec", Double(delivered) / secs), ("dropped", Double(s.dropped))])
+    emit(newPayload ? "inmemory-1to50-atleastonce-new-payload" : "inmemory-1to50-atleastonce",
+         [("deliveries_per_sec", Double(delivered) / secs), ("dropped", Double(s.dropped)), ("floor_ns_before", floor)])
     await bus.close()
+}
+
+// The floor: one cache line bounced between two threads pinned to different CPUs (one-way ns, median
+// of 20,000 round trips / 2). This VM's host moves its vCPUs; this says where they were for the
+// measurement that follows it.
+final class PingPong: @unchecked Sendable {
+    let word = Atomic<UInt64>(0)
+}
+
+func floorProbe(_ rounds: Int = 20_000) -> Double {
+    let line = PingPong()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        RingBusSystem.pinCurrentThread(toCPU: 1)
+        for i in 0..<UInt64(rounds) {
+            while line.word.load(ordering: .acquiring) != 2 * i + 1 {}
+            line.word.store(2 * i + 2, ordering: .releasing)
+        }
+        done.signal()
+    }.start()
+    let samples = Mutex([UInt64]())
+    let probe = Thread {
+        RingBusSystem.pinCurrentThread(toCPU: 0)
+        var mine = [UInt64]()
+        mine.reserveCapacity(rounds)
+        for i in 0..<UInt64(rounds) {
+            let t0 = nowNs()
+            line.word.store(2 * i + 1, ordering: .releasing)
+            while line.word.load(ordering: .acquiring) != 2 * i + 2 {}
+            mine.append(nowNs() - t0)
+        }
+        samples.withLock { $0 = mine }
+        done.signal()
+    }
+    probe.start()
+    done.wait()
+    done.wait()
+    let sorted = samples.withLock { $0 }.sorted()
+    return Double(sorted[sorted.count / 2]) / 2
 }
 
 // Reference: a thread-to-thread semaphore hand-off (one-way), measured now.
