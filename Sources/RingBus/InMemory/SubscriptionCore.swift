@@ -5,8 +5,10 @@
 // also takes: a publisher writes a slot and stores `tail`; the consumer reads it and stores `head`.
 // Slot i (mod ring size) is written by a publisher only while `tail - head < capacity`, i.e. after the
 // consumer moved the previous occupant out and advanced `head` past it, so the two never touch one slot
-// at the same time. `.dropOldest` is the exception: publishers then take events too, so the consumer
-// takes under the publishers' lock.
+// at the same time. Slots in [head, tail) hold initialized events; the others are uninitialized memory:
+// the consumer moves an event out (a load, no store to the slot's line, which the publisher will want
+// back) and the publisher initializes the slot. `.dropOldest` is the exception to "only the consumer
+// takes": publishers then drop events too, so the consumer takes under the publishers' lock.
 //
 // Sleeping uses the Dekker pattern of rule W: the sleeper publishes "I am waiting" (sequentially
 // consistent) and re-checks the counter; the waker stores the counter (sequentially consistent) and
@@ -45,7 +47,10 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     let policy: OverflowPolicy
     let counters = SubscriptionCounters()
 
-    private let slots: UnsafeMutablePointer<Event?>
+    private let slots: UnsafeMutablePointer<Event>
+    /// Set by `cancel` (under `publishing`, read by deinit): where the discarded events begin, which
+    /// stay initialized in their slots until deinit (cancel never touches slots, see takeLocked).
+    private var discardedFrom: UInt64?
     private let mask: UInt64
 
     // Each group below is written by a different side, so each gets its own cache line (a final class
@@ -91,12 +96,16 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
         var size = 1
         while size < self.capacity { size <<= 1 }
         mask = UInt64(size - 1)
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: nil, count: size)
+        slots = .allocate(capacity: size) // uninitialized: the ring is empty
     }
 
     deinit {
-        slots.deinitialize(count: Int(mask) + 1)
+        var i = discardedFrom ?? head.load(ordering: .relaxed)
+        let end = tail.load(ordering: .relaxed)
+        while i != end { // the events still in the ring
+            (slots + Int(i & mask)).deinitialize(count: 1)
+            i &+= 1
+        }
         slots.deallocate()
     }
 
@@ -141,15 +150,12 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
                     outcome = .droppedOldest
                 }
             }
-            // The slot is nil (the consumer moved its last event out, or it never held one): initialize
-            // instead of assigning, so there is no load of the old value, which missed in the cache
-            // because the consumer wrote that line last.
-            (slots + Int(t & mask)).initialize(to: event.take())
+            (slots + Int(t & mask)).initialize(to: event.take()!) // uninitialized: see the header
             // Ask for the next slot's lines now, so the next publish's store does not wait for them
             // behind the sequentially consistent tail store below (which drains the store buffer).
             let next = UnsafeRawPointer(slots + Int((t &+ 1) & mask))
             rbus_prefetch_for_write(next)
-            rbus_prefetch_for_write(next + MemoryLayout<Event?>.stride - 1)
+            rbus_prefetch_for_write(next + MemoryLayout<Event>.stride - 1)
             // Sequentially consistent: releases the slot to the consumer (its acquiring tail load) and
             // orders this store before the `consumerSleeping` load below (Dekker, with `waitForEvent`).
             tail.store(t &+ 1, ordering: .sequentiallyConsistent)
@@ -164,7 +170,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     /// Under `publishing`, policy `.dropOldest`, ring full: discards the oldest event, counted.
     private func dropOldestLocked() {
         let h = head.load(ordering: .relaxed) // consumers take under `publishing` in this policy
-        slots[Int(h & mask)] = nil
+        (slots + Int(h & mask)).deinitialize(count: 1)
         head.store(h &+ 1, ordering: .releasing)
         counters.dropped.add(1, ordering: .relaxed)
         finish(1) // the dropped event is done, as far as flush is concerned
@@ -227,11 +233,14 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
             guard h < t else { return nil }
             tailSeen.store(t, ordering: .relaxed)
         }
-        let e = slots[Int(h & mask)].take()
+        let slot = slots + Int(h & mask)
+        let e = slot.move() // stable: no publisher writes slot h while head <= h
         // Cancel may have moved head on (it never touches slots): then the event is discarded, counted
-        // by cancel. Sequentially consistent: frees the slot for publishers (releasing) and orders the
-        // store before the `spaceWaiters` load (Dekker, with waitForSpace).
+        // by cancel, and deinit releases it, so put it back (no publisher writes after cancel).
+        // Sequentially consistent: frees the slot for publishers (releasing) and orders the store
+        // before the `spaceWaiters` load (Dekker, with waitForSpace).
         guard head.compareExchange(expected: h, desired: h &+ 1, ordering: .sequentiallyConsistent).exchanged else {
+            slot.initialize(to: e)
             return nil
         }
         if spaceWaiters.load(ordering: .sequentiallyConsistent) > 0 {
@@ -386,6 +395,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
                 let h = head.load(ordering: .acquiring)
                 if h == t { return 0 }
                 if head.compareExchange(expected: h, desired: t, ordering: .sequentiallyConsistent).exchanged {
+                    discardedFrom = h
                     return t &- h
                 }
             }
