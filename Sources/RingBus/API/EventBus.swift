@@ -12,19 +12,23 @@ public protocol EventHandler: Sendable {
 }
 
 extension EventHandler {
+    /// All topics, unless a handler says otherwise.
     public var topics: [String]? { nil }
 }
 
 /// A handler made from a closure.
 public struct ClosureHandler: EventHandler {
     let body: @Sendable (Event) async throws -> Void
+    /// The topics (filters) it wants when subscribed with `subscribe(_:)`; `nil` means all.
     public let topics: [String]?
 
+    /// A handler that runs `body` for each event.
     public init(topics: [String]? = nil, _ body: @escaping @Sendable (Event) async throws -> Void) {
         self.topics = topics
         self.body = body
     }
 
+    /// Runs the closure.
     public func handle(_ event: Event) async throws { try await body(event) }
 }
 

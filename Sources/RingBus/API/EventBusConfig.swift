@@ -37,26 +37,33 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxAttempts: Int = 3
     /// Delay before the first retry; doubled each time, up to `maxBackoff`.
     public var initialBackoff: Duration = .milliseconds(10)
+    /// The longest delay between two attempts.
     public var maxBackoff: Duration = .milliseconds(500)
     /// A bound on the total time spent retrying one event.
     public var maxTotalTime: Duration = .seconds(5)
 
+    /// Three attempts, 10 ms doubling up to 500 ms, at most 5 s in all.
     public init() {}
 }
 
 /// The configuration of a bus. Defaults as in the original: in-memory, buffer size 100, at-most-once.
 public struct EventBusConfig: Sendable, Hashable {
+    /// Which backend `createEventBus(_:)` builds.
     public var busType: EventBusType = .inMemory
     /// Events each subscription may queue for its handler.
     public var bufferSize: Int = 100
+    /// What delivery promises (Docs/API.md defines each exactly).
     public var deliveryGuarantee: DeliveryGuarantee = .atMostOnce
+    /// What a publish does when a subscription's buffer is full: wait for room (default) or drop.
     public var overflowPolicy: OverflowPolicy = .wait
+    /// Retries of failing handlers, for at-least-once and exactly-once.
     public var retry = RetryPolicy()
     /// Exactly-once: how long a publish's idempotency key is remembered.
     public var dedupeWindow: Duration = .seconds(60)
     /// Failed events are published to `<deadLetterPrefix>.<original topic>`.
     public var deadLetterPrefix: String = "$dlq"
 
+    /// The original's defaults: in-memory, buffer size 100, at-most-once; publish waits for room.
     public init() {}
 }
 

@@ -14,6 +14,7 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
     /// The raw `errno` value.
     public var errno: Int32
 
+    /// The failure of `call` with `errno`.
     public init(call: String, errno: Int32) {
         self.call = call
         self.errno = errno

@@ -15,6 +15,7 @@ public struct EventIdentity: Sendable, Hashable, CustomStringConvertible {
     /// Dense per-stream sequence number.
     public var sequence: UInt64
 
+    /// An identity from its three parts.
     public init(incarnation: UInt64, stream: Int, sequence: UInt64) {
         self.incarnation = incarnation
         self.stream = stream
@@ -54,6 +55,7 @@ public struct Event: Sendable, Hashable {
         self.init(topic: topic, payload: payload, timestamp: Date(), idempotencyKey: idempotencyKey)
     }
 
+    /// An event with every field given (a bus sets `identity` and `redelivered` itself).
     public init(topic: String, payload: JSONValue, timestamp: Date, identity: EventIdentity = .unassigned,
                 idempotencyKey: String? = nil, redelivered: Bool = false) {
         self.topic = topic

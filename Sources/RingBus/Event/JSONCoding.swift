@@ -16,6 +16,7 @@ public struct JSONDecodingError: Error, Hashable, Sendable, CustomStringConverti
     /// What was wrong there.
     public var reason: String
 
+    /// An error at byte `offset`.
     public init(offset: Int, reason: String) {
         self.offset = offset
         self.reason = reason

@@ -52,7 +52,9 @@ extension JSONValue {
         return nil
     }
 
+    /// The value of a `.bool`; `nil` for any other case (likewise for the accessors below).
     public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    /// The value of an `.int` (a `.double` is not converted).
     public var intValue: Int64? { if case .int(let i) = self { i } else { nil } }
     /// A number as `Double` (integers convert).
     public var doubleValue: Double? {
@@ -62,9 +64,13 @@ extension JSONValue {
         default: nil
         }
     }
+    /// The value of a `.string`.
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    /// The elements of an `.array`.
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    /// The members of an `.object`.
     public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    /// True for `.null`.
     public var isNull: Bool { self == .null }
 }
 

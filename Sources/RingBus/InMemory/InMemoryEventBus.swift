@@ -29,15 +29,18 @@ public final class Subscription: Sendable {
 /// A subscription consumed as an `AsyncSequence`. Event *n* counts as handled when `next()` is called
 /// for *n + 1* (or the sequence is cancelled).
 public struct EventStream: AsyncSequence, Sendable {
+    /// Each element is one delivered event.
     public typealias Element = Event
     let core: SubscriptionCore
     let bus: InMemoryEventBus
 
+    /// Takes the subscription's events in order; one iterator per stream (it is the single consumer).
     public struct AsyncIterator: AsyncIteratorProtocol {
         let core: SubscriptionCore
         let bus: InMemoryEventBus
         var holding = false
 
+        /// The next event (counting the previous one as handled); `nil` once the subscription ended.
         public mutating func next() async -> Event? {
             if holding {
                 holding = false
@@ -53,6 +56,7 @@ public struct EventStream: AsyncSequence, Sendable {
         }
     }
 
+    /// The stream's iterator.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core, bus: bus) }
 
     /// Ends the sequence (an iteration in progress returns `nil`).
@@ -61,6 +65,7 @@ public struct EventStream: AsyncSequence, Sendable {
 
 /// The in-process event bus.
 public final class InMemoryEventBus: EventBus {
+    /// The configuration it was made with; every field is honoured.
     public let config: EventBusConfig
     /// Random per bus: the incarnation of every identity it assigns.
     public let incarnation: UInt64
@@ -106,6 +111,7 @@ public final class InMemoryEventBus: EventBus {
     /// A bus with the original's defaults (buffer size 100, at-most-once).
     public convenience init() { self.init(config: EventBusConfig()) }
 
+    /// A bus with `config` (`busType` is not consulted: this is the in-process bus).
     public init(config: EventBusConfig) {
         self.config = config
         incarnation = UInt64.random(in: 1...UInt64.max)
@@ -308,7 +314,7 @@ public final class InMemoryEventBus: EventBus {
     // MARK: Stats, flush, close
 
     public func stats() async -> EventBusStats {
-        var s = state.withLock { s -> EventBusStats in
+        state.withLock { s -> EventBusStats in
             // Fold the counters nobody updates any more into the retired totals.
             s.ending.removeAll { c in
                 guard c.final.load(ordering: .acquiring) else { return false }
@@ -327,7 +333,6 @@ public final class InMemoryEventBus: EventBus {
             total.totalEventsPublished = s.nextSequence
             return total
         }
-        return s
     }
 
     public func flush() async throws {

@@ -21,6 +21,7 @@ public struct SegmentParameters: Sendable, Hashable {
     /// How long a dead durable gating consumer keeps its place before it is evicted (rule G4).
     public var evictionGrace: Duration = .seconds(10)
 
+    /// Defaults that suit a first try.
     public init() {}
 
     var c: rbus_create_params {

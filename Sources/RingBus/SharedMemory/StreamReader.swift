@@ -60,12 +60,19 @@ public struct RecordView: ~Copyable {
 
 /// Counters of one reader (also published into its slot for observers).
 public struct ReaderCounters: Sendable, Hashable {
+    /// Records delivered to this reader.
     public var received: UInt64
+    /// Records a lossy reader lost to being lapped.
     public var dropped: UInt64
+    /// Records that went by before this reader joined or while it was evicted.
     public var missed: UInt64
+    /// Futex sleeps.
     public var futexWaits: UInt64
+    /// Sleeps that ended by their safety timeout rather than a wake (a lost wakeup would count here).
     public var wakeupsByTimeout: UInt64
+    /// Times the producer overwrote what this lossy reader was about to read.
     public var laps: UInt64
+    /// Records refused as corrupt.
     public var corrupt: UInt64
 }
 
@@ -77,6 +84,7 @@ public final class StreamReader {
     private var open = true
     /// Whether this reader resumed a durable name's place, and whether it had been evicted meanwhile.
     public let resumed: Bool
+    /// True when the durable name had been evicted while its owner was away.
     public let wasEvicted: Bool
 
     /// Claims a consumer slot. The corresponding C function is `rbus_consumer_open`.
