@@ -92,24 +92,25 @@ struct SubscriptionQueueStressTests {
         #expect(core.queuedCount == 0)
     }
 
-    @Test("4 publishers into a buffer of 8: every event arrives once, in each publisher's order")
+    @Test("4 publishers into buffers of 8 of 3 subscriptions: every event arrives once, in each publisher's order")
     func concurrentPublishersWait() async throws {
         let bus = InMemoryEventBus(config: config { $0.bufferSize = 8 })
-        let fast = OrderChecker(), slow = OrderChecker()
+        let fast = OrderChecker(), slow = OrderChecker(), third = OrderChecker() // 3: the fan-out path
         try await bus.subscribe(toTopics: ["s.>"], fast)
+        try await bus.subscribe(toTopics: ["s.x"], third)
         try await bus.subscribe(toTopics: ["s.*"], ClosureHandler { e in
             if (e.payload["i"]?.intValue ?? 0) % 64 == 0 { await Task.yield() } // now and then behind
             try await slow.handle(e)
         })
         try await publishConcurrently(bus, publishers: 4, perPublisher: 5_000)
         #expect(await flushed(bus), "flush did not return within its deadline")
-        for c in [fast, slow] {
+        for c in [fast, slow, third] {
             #expect(c.count == 20_000)
             #expect(c.outOfOrder == 0)
             #expect(c.gaps == 0)
         }
         let s = await bus.stats()
-        #expect(s.dropped == 0 && s.totalEventsDelivered == 40_000 && s.queuedEvents == 0)
+        #expect(s.dropped == 0 && s.totalEventsDelivered == 60_000 && s.queuedEvents == 0)
         #expect(await closed(bus), "close did not return within its deadline")
     }
 

@@ -174,7 +174,20 @@ public final class InMemoryEventBus: EventBus {
         func full(_ core: SubscriptionCore) { // policy .wait
             if failFast { core.counters.dropped.add(1, ordering: .relaxed) } else { pending.cores.append(core) }
         }
-        for core in targets.dropLast() where core.tryOffer(e) == nil { full(core) }
+        if targets.count > 2 {
+            // Fan-out: take every copy first, in one burst, then move one into each subscription.
+            // Each copy is an increment of the payload's reference count, which the subscribers'
+            // releases also write from the other CPU; a burst moves that cache line here once per
+            // publish instead of once per subscription.
+            let n = targets.count - 1
+            withUnsafeTemporaryAllocation(of: Event?.self, capacity: n) { copies in
+                _ = copies.initialize(repeating: e)
+                for i in 0..<n where targets[i].tryOffer(moving: &copies[i]) == nil { full(targets[i]) }
+                copies.deinitialize() // nil where moved
+            }
+        } else {
+            for core in targets.dropLast() where core.tryOffer(e) == nil { full(core) }
+        }
         // The last target takes the event itself (one payload retain fewer per publish) unless an
         // earlier one is full and the event is still needed for it.
         if pending.cores.isEmpty {
