@@ -10,22 +10,28 @@ internal import CRingBus
 
 /// A value that is only read or written while its lock is held.
 final class LockedState<State>: @unchecked Sendable { // `state` is only touched under `word`
+    private let block: UnsafeMutableRawPointer
     private let word: UnsafeMutablePointer<UInt32>
     /// Behind a pointer rather than a `var`: the lock already excludes other accesses, and a class's
     /// `var` would add a dynamic exclusivity check (`swift_beginAccess`) to every lock.
     private let state: UnsafeMutablePointer<State>
 
     init(_ initial: State) {
-        word = .allocate(capacity: 1)
+        // The word and the state share one block of whole cache lines, so two locks (a publisher's
+        // and a consumer's, or two subscriptions') never share a line through the allocator packing
+        // small allocations together.
+        let offset = max(8, MemoryLayout<State>.alignment)
+        let size = (offset + MemoryLayout<State>.size + 63) & ~63
+        block = .allocate(byteCount: size, alignment: max(64, MemoryLayout<State>.alignment))
+        word = block.bindMemory(to: UInt32.self, capacity: 1)
         word.initialize(to: 0)
-        state = .allocate(capacity: 1)
+        state = (block + offset).bindMemory(to: State.self, capacity: 1)
         state.initialize(to: initial)
     }
 
     deinit {
         state.deinitialize(count: 1)
-        state.deallocate()
-        word.deallocate()
+        block.deallocate()
     }
 
     /// Runs `body` with the state while holding the lock. `body` must not suspend or re-enter.
