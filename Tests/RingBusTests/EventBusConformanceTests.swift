@@ -109,7 +109,7 @@ struct EventBusConformanceTests {
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
-    @Test("topics: exact, '*' and '>' filters, several modules, handler.topics honoured", arguments: Backend.all)
+    @Test("topics: exact, '*' and '>' filters, several modules, handler.topics honoured (PARITY 2)", arguments: Backend.all)
     func topicRouting(backend: Backend) async throws {
         let bus = try backend.make(config())
         let agent = Recorder(), channel = Recorder(), all = Recorder(), own = Recorder(topics: ["memory.*"])
