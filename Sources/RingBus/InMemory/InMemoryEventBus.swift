@@ -181,7 +181,7 @@ public final class InMemoryEventBus: EventBus {
             // publish instead of once per subscription.
             let n = targets.count - 1
             withUnsafeTemporaryAllocation(of: Event?.self, capacity: n) { copies in
-                _ = copies.initialize(repeating: e)
+                copies.initialize(repeating: e)
                 for i in 0..<n where targets[i].tryOffer(moving: &copies[i]) == nil { full(targets[i]) }
                 copies.deinitialize() // nil where moved
             }
