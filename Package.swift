@@ -33,8 +33,13 @@ let package = Package(
         // Scripted peer process for the multi-process tests (produce, consume, crash, corrupt).
         .executableTarget(
             name: "RingBusTestPeer",
-            dependencies: ["RingBus", "CRingBus"],
+            dependencies: ["RingBus", "CRingBus", "PeerAllocCounter"],
             path: "Sources/RingBusTestPeer"
+        ),
+        // Counts heap allocations in the test peer (interposes malloc and friends; peer only).
+        .target(
+            name: "PeerAllocCounter",
+            path: "Sources/PeerAllocCounter"
         ),
         .testTarget(
             name: "CRingBusTests",

@@ -12,9 +12,14 @@
 //   flip BUS SECONDS SEED                                    flip random bytes of the segment
 //   paced-produce BUS BURSTS BURST PAUSE_US                  bursts with pauses, monotonic stamps
 //   sleepy BUS EVENTS TIMEOUT_S                              block-waiting consumer, reports latencies
+//   alloc-produce BUS WARM COUNT SIZE                        zero-copy batches of 16 (claim, fill, commit);
+//                                                            reports heap allocations over the last COUNT
+//   alloc-consume BUS WARM COUNT TIMEOUT_S                   gating reader polling borrowed views; reports
+//                                                            heap allocations over events WARM..<WARM+COUNT
 
 import CRingBus
 import Glibc
+import PeerAllocCounter
 import RingBus
 
 func fail(_ code: Int32, _ message: String) -> Never {
@@ -220,6 +225,57 @@ do {
         let k = r.counters
         emit([("received", got), ("max_latency_ns", maxLatency), ("over_100ms", over100ms),
               ("futex_waits", k.futexWaits), ("wakeups_by_timeout", k.wakeupsByTimeout), ("dropped", k.dropped)])
+
+    case "alloc-produce":
+        // Everything the loop needs is made before it: the topic, the writer. The loop itself only
+        // claims ring space, writes in place and commits.
+        let warm = num(3), count = num(4), size = Int(num(5))
+        let seg = try SharedSegment.attach(name: busName)
+        let w = try StreamWriter(segment: seg)
+        let topic = try PreparedTopic("alloc.events")
+        var published: UInt64 = 0
+        var before: UInt64 = 0, startAt: UInt64? = nil
+        let total = warm + count
+        while published < total {
+            if startAt == nil && published >= warm {
+                startAt = published
+                before = alloc_counter_allocations()
+            }
+            var claimed: UInt64 = 0
+            while claimed < 16 && published + claimed < total {
+                guard let dst = try w.claim(topic: topic, payloadLength: size) else { break } // full: commit
+                dst.storeBytes(of: published + claimed, toByteOffset: 0, as: UInt64.self)
+                claimed += 1
+            }
+            w.commit()
+            published += claimed
+            if claimed == 0 { sched_yield() } // the gating reader holds the ring: let it catch up
+        }
+        let after = alloc_counter_allocations()
+        emit([("events", published - (startAt ?? published)), ("allocations", after &- before)])
+
+    case "alloc-consume":
+        let warm = num(3), count = num(4), timeout = num(5)
+        let seg = try SharedSegment.attach(name: busName)
+        let r = try StreamReader(segment: seg, mode: .gating, start: .earliest)
+        say("{\"ready\":1}")
+        var got: UInt64 = 0, outOfOrder: UInt64 = 0
+        var before: UInt64 = 0, startAt: UInt64? = nil
+        let total = warm + count
+        let deadline = monotonicNs() + timeout * 1_000_000_000
+        while got < total && monotonicNs() < deadline {
+            if startAt == nil && got >= warm {
+                startAt = got
+                before = alloc_counter_allocations()
+            }
+            let n = r.poll(max: 256) { (v: borrowing RecordView) in
+                if v.payload.loadUnaligned(as: UInt64.self) != got { outOfOrder += 1 }
+                got += 1
+            }
+            if n == 0 { _ = try r.wait(timeout: .seconds(1), strategy: .adaptive()) }
+        }
+        let after = alloc_counter_allocations()
+        emit([("events", got - (startAt ?? got)), ("allocations", after &- before), ("out_of_order", outOfOrder)])
 
     default:
         fail(2, "unknown mode \(mode)")
