@@ -21,8 +21,9 @@ struct ZeroAllocationTests {
         let p = producer.result, c = consumer.result
         #expect(p["allocations"] != UInt64.max && c["allocations"] != UInt64.max,
                 "the allocation counter is not installed (a sanitizer build): this test needs a plain build")
-        #expect(p["events"] == UInt64(count))
-        #expect(c["events"].map { $0 >= UInt64(count) - 256 } == true) // its window starts at a batch edge
+        // Each window starts at the first batch edge at or after the warm-up.
+        #expect(p["events"].map { $0 > UInt64(count) - 16 } == true, "producer: \(p)")
+        #expect(c["events"].map { $0 > UInt64(count) - 256 } == true, "consumer: \(c)")
         #expect(c["out_of_order"] == 0)
         #expect(p["allocations"] == 0, "producer: \(p)")
         #expect(c["allocations"] == 0, "consumer: \(c)")

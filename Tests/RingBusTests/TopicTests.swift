@@ -65,3 +65,47 @@ struct EventTests {
         #expect(e.payload["user_id"] == 123)
     }
 }
+
+@Suite("topic filters on record bytes")
+struct TopicFilterBytesTests {
+    static func bytesMatch(_ f: TopicFilter, _ topic: String) throws -> Bool {
+        let hash = try PreparedTopic(topic).hash
+        return Array(topic.utf8).withUnsafeBytes { f.matches(topicBytes: $0, hash: hash) }
+    }
+
+    @Test("matching a record's bytes agrees with matching the String, over 30,000 random pairs")
+    func agreesWithStringMatching() throws {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["a", "b", "ab", "user", "login", "x", "ü"]
+        func topic() -> String { (0..<Int.random(in: 1...4, using: &rng)).map { _ in words.randomElement(using: &rng)! }.joined(separator: ".") }
+        var disagreements: [String] = []
+        var matched = 0
+        for _ in 0..<30_000 {
+            let t = topic()
+            var tokens = topic().split(separator: ".").map(String.init)
+            for i in tokens.indices where Int.random(in: 0..<4, using: &rng) == 0 { tokens[i] = "*" }
+            if Int.random(in: 0..<3, using: &rng) == 0 { tokens[tokens.count - 1] = ">" }
+            let f = try TopicFilter(tokens.joined(separator: "."))
+            let viaString = f.matches(t)
+            if viaString { matched += 1 }
+            if try Self.bytesMatch(f, t) != viaString { disagreements.append("\(f.pattern) vs \(t)") }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(10))")
+        #expect(matched > 1_000, "too few matches to test anything")
+    }
+
+    @Test("edges: '>' needs one more token, '*' exactly one, exact filters compare bytes not only hashes")
+    func edges() throws {
+        #expect(try Self.bytesMatch(TopicFilter(">"), "a"))
+        #expect(try Self.bytesMatch(TopicFilter("a.>"), "a.b.c"))
+        #expect(try !Self.bytesMatch(TopicFilter("a.>"), "a"))
+        #expect(try Self.bytesMatch(TopicFilter("a.*"), "a.b"))
+        #expect(try !Self.bytesMatch(TopicFilter("a.*"), "a.b.c"))
+        #expect(try !Self.bytesMatch(TopicFilter("a.*.c"), "a.b"))
+        let f = try TopicFilter("user.login")
+        let sameHashWrongBytes = Array("user.logix".utf8).withUnsafeBytes {
+            f.matches(topicBytes: $0, hash: try! PreparedTopic("user.login").hash) // a forged hash
+        }
+        #expect(!sameHashWrongBytes)
+    }
+}

@@ -4,6 +4,8 @@
 // '*' or '>'. A filter is a topic whose tokens may also be '*' (exactly one token) or, as the last
 // token, '>' (one or more tokens): "user.*" matches "user.login", "user.>" also "user.login.failed".
 
+internal import CRingBus
+
 /// Topic and filter validation.
 public enum Topic {
     /// The longest topic in bytes (a record stores its length in one byte's range).
@@ -51,6 +53,12 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
     private let tokens: [Substring]
     private let isExact: Bool
+    /// For matching a record's topic bytes without making a String: the pattern's bytes and their
+    /// FNV-1a 32 hash (the record header's `topic_hash`), and its tokens as bytes (`nil` for `*`).
+    private let patternBytes: [UInt8]
+    private let patternHash: UInt32
+    private let byteTokens: [[UInt8]?]
+    private let endsWithFullWildcard: Bool
 
     /// - Throws: ``EventBusError/invalidTopic(_:)`` naming the problem.
     public init(_ pattern: String) throws(EventBusError) {
@@ -58,6 +66,35 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         self.pattern = pattern
         tokens = pattern.split(separator: ".", omittingEmptySubsequences: false)
         isExact = !tokens.contains { $0 == "*" || $0 == ">" }
+        patternBytes = Array(pattern.utf8)
+        patternHash = patternBytes.withUnsafeBufferPointer { rbus_topic_hash($0.baseAddress, $0.count) }
+        endsWithFullWildcard = tokens.last == ">"
+        byteTokens = tokens.dropLast(endsWithFullWildcard ? 1 : 0).map { $0 == "*" ? nil : Array($0.utf8) }
+    }
+
+    /// True when a record's topic bytes match this filter; `hash` is the record's topic hash, which
+    /// settles an exact filter without comparing bytes when it differs. Allocates nothing.
+    public func matches(topicBytes topic: UnsafeRawBufferPointer, hash: UInt32) -> Bool {
+        if isExact {
+            guard hash == patternHash, topic.count == patternBytes.count else { return false }
+            return patternBytes.withUnsafeBytes { $0.elementsEqual(topic) }
+        }
+        var start = 0
+        for i in 0..<byteTokens.count { // each token of the topic against the pattern's
+            guard start < topic.count else { return false } // the topic has fewer tokens
+            var end = start
+            while end < topic.count && topic[end] != UInt8(ascii: ".") { end += 1 }
+            if let expected = byteTokens[i] {
+                guard end - start == expected.count,
+                      expected.withUnsafeBytes({ $0.elementsEqual(topic[start ..< end]) }) else { return false }
+            }
+            if i == byteTokens.count - 1 { // the pattern's last non-'>' token
+                // Without '>': the topic must end here. With '>': at least one more token must follow.
+                return endsWithFullWildcard ? end < topic.count : end == topic.count
+            }
+            start = end + 1
+        }
+        return endsWithFullWildcard && !topic.isEmpty // the pattern is ">" alone
     }
 
     /// True when `topic` (a valid publishing topic) matches this filter.
