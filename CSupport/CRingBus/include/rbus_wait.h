@@ -71,6 +71,25 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
                                        uint64_t key, uint32_t flags, int64_t timeout_ns);
 
 
+/* ---- one thread waiting for many consumers (a process's bus thread) --------------------------- */
+/*
+ * Waits until any of the n consumers (all of the bus `b`, none used by another thread meanwhile) has
+ * data, the deadline passes, the bus is removed, or `*changed` (a process-local counter, bumped with
+ * rbus_counter_bump by whoever changes the caller's set of consumers) differs from `seen`. W1 for
+ * every consumer, W2, then the `changed` check and W3 for every consumer, W4, W5 for every consumer:
+ * rule W with one doorbell for the set. Returns RBUS_OK (data may be there, or the set changed),
+ * RBUS_TIMEOUT or RBUS_E_REMOVED. timeout_ns < 0 waits in RBUS_WAIT_SAFETY_MS sleeps until one of those.
+ */
+rbus_status rbus_consumers_wait_any(rbus_bus *b, rbus_consumer *const *cs, uint32_t n, int64_t timeout_ns,
+                                    const uint64_t *changed, uint64_t seen);
+/* Bumps a process-local change counter (seq_cst: pairs with the check after W1 above). */
+void rbus_counter_bump(uint64_t *counter);
+/* Reads it (seq_cst). */
+uint64_t rbus_counter_load(const uint64_t *counter);
+/* A full fence, then P3's slow half: wakes every sleeper of the bus if any sleeper bit is set. For a
+ * process whose waiting thread must notice that its set of consumers changed. */
+void rbus_bus_wake_sleepers(rbus_bus *b);
+
 /* How many participants of the bus are spinning now (display and adaptive budget). */
 uint32_t rbus_bus_spinners(const rbus_bus *b);
 

@@ -1,0 +1,157 @@
+// BusWaiter.swift: one thread per bus that sleeps for every waiting reader of the process, so async
+// code awaits data without blocking a thread of Swift's cooperative pool.
+//
+// A task whose reader has nothing to poll calls `waitForData(_:)`: it registers its reader and
+// suspends. The waiter thread waits for the whole set with rule W (rbus_consumers_wait_any: one
+// doorbell, one futex sleep for all of them), then resumes every task whose reader has data. When the
+// set changes while the thread sleeps, the registering task bumps a change counter and rings the
+// doorbell; the thread checks that counter after setting its sleeper bits, so either it sees the
+// change or the ring finds its bits (the Dekker pair of rule W, here between two threads of one
+// process). A reader is not touched by its task while it is registered (the task is suspended), and
+// the thread only reads its cursors.
+
+#if canImport(Dispatch)
+import Dispatch
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+internal import CRingBus
+
+/// Waits, on one thread of its own, for the readers of one bus that async tasks are waiting on.
+public final class BusWaiter: @unchecked Sendable { // state under `state`; C words are atomics
+    private let segment: SharedSegment
+    private let state = LockedState(State())
+    /// Bumped (seq_cst, in C) whenever the set of waiting readers grows; read by the thread after W1.
+    private let changes: UnsafeMutablePointer<UInt64>
+    /// Signalled when a reader registers while the thread has none to wait for.
+    private let idle = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    private struct Waiting {
+        let id: UInt64
+        let consumer: UnsafeMutablePointer<rbus_consumer>
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var nextID: UInt64 = 0
+        var running = true
+        /// True while the thread is in (or about to enter) the futex wait.
+        var sleeping = false
+        /// Sleeps that ended by their 1 s safety timeout while a reader had data: lost wakeups.
+        var lostWakeups = 0
+    }
+
+    /// Sleeps that ended by their safety timeout while a reader had data (0 unless a wakeup was lost).
+    var lostWakeups: Int { state.withLock { $0.lostWakeups } }
+
+    /// Starts the waiter thread for `segment`'s bus. Call ``stop()`` when done: the thread keeps the
+    /// waiter alive until then.
+    public init(segment: SharedSegment) {
+        self.segment = segment
+        changes = .allocate(capacity: 1)
+        changes.initialize(to: 0)
+        startThread { [self] in run() }
+    }
+
+    /// A detached pthread running `body` (FoundationEssentials has no Thread).
+    private func startThread(_ body: @escaping () -> Void) {
+        final class Body {
+            let run: () -> Void
+            init(_ run: @escaping () -> Void) { self.run = run }
+        }
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            Unmanaged<Body>.fromOpaque(arg!).takeRetainedValue().run()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)") // only without memory or thread quota
+        pthread_detach(tid)
+    }
+
+    deinit { changes.deallocate() }
+
+    /// Suspends until `reader` may have data (`true`), or the bus was removed or the waiter stopped
+    /// (`false`). Never blocks the calling thread. `reader` must not be used until this returns.
+    public func waitForData(_ reader: StreamReader) async -> Bool {
+        precondition(reader.segment === segment, "the reader belongs to another bus")
+        if rbus_wait_has_data(reader.c) != 0 { return true }
+        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
+                guard s.running else { return (false, false, false) }
+                s.nextID += 1
+                s.waiting.append(Waiting(id: s.nextID, consumer: reader.c, continuation: c))
+                return (true, s.waiting.count == 1, s.sleeping)
+            }
+            guard accepted else {
+                c.resume(returning: false)
+                return
+            }
+            rbus_counter_bump(changes) // seq_cst: the thread reads it after W1 (rbus_consumers_wait_any)
+            if sleeping { rbus_bus_wake_sleepers(segment.bus) }
+            if wasEmpty { idle.signal() }
+        }
+    }
+
+    /// Stops the thread; waiting tasks resume with `false`. Returns when the thread has ended.
+    public func stop() {
+        let wasRunning = state.withLock { s -> Bool in
+            defer { s.running = false }
+            return s.running
+        }
+        guard wasRunning else { return }
+        rbus_counter_bump(changes)
+        rbus_bus_wake_sleepers(segment.bus)
+        idle.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        defer { finished.signal() }
+        while true {
+            let (set, seen, running) = state.withLock { s -> ([UnsafeMutablePointer<rbus_consumer>?], UInt64, Bool) in
+                s.sleeping = !s.waiting.isEmpty && s.running
+                return (s.waiting.map { Optional($0.consumer) }, changesNow(), s.running)
+            }
+            guard running else { break }
+            if set.isEmpty {
+                _ = idle.wait(timeout: .now() + .seconds(1))
+                continue
+            }
+            let status = set.withUnsafeBufferPointer { cs in
+                rbus_consumers_wait_any(segment.bus, cs.baseAddress, UInt32(cs.count), Int64(1_000_000_000),
+                                        changes, seen)
+            }
+            let removed = status == RBUS_E_REMOVED
+            let ready = state.withLock { s -> [(CheckedContinuation<Bool, Never>, Bool)] in
+                s.sleeping = false
+                var out: [(CheckedContinuation<Bool, Never>, Bool)] = []
+                s.waiting.removeAll { w in
+                    guard removed || rbus_wait_has_data(w.consumer) != 0 else { return false }
+                    out.append((w.continuation, !removed))
+                    return true
+                }
+                if status == RBUS_TIMEOUT && !out.isEmpty { s.lostWakeups += 1 }
+                return out
+            }
+            for (c, value) in ready { c.resume(returning: value) }
+        }
+        let left = state.withLock { s -> [Waiting] in
+            defer { s.waiting.removeAll() }
+            return s.waiting
+        }
+        for w in left { w.continuation.resume(returning: false) }
+    }
+
+    /// The change counter, read under the state lock before the wait (so a registration that comes
+    /// later bumps it past this value).
+    private func changesNow() -> UInt64 { rbus_counter_load(changes) }
+}
