@@ -249,3 +249,82 @@ rbus_status rbus_consumers_wait_any(rbus_bus *b, rbus_consumer *const *cs, uint3
         for (uint32_t i = 0; i < n; i++) rbus_wait_unregister(cs[i]);                                    /* W5 */
     }
 }
+
+/* ---- the bus thread: readers and writers in one sleep ---------------------------------------------- */
+int rbus_producer_has_room(rbus_producer *p, uint64_t need_end) {
+    if (need_end <= p->gate + p->capacity) return 1;
+    rbus_producer_rescan(p, need_end);
+    return need_end <= p->gate + p->capacity;
+}
+
+int rbus_futex_waitv(uint32_t *const *words, const uint32_t *values, uint32_t n, int64_t timeout_ns) {
+#ifdef SYS_futex_waitv
+    struct futex_waitv w[FUTEX_WAITV_MAX];
+    if (n == 0 || n > FUTEX_WAITV_MAX) return -EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        w[i].val = values[i];
+        w[i].uaddr = (uint64_t)(uintptr_t)words[i];
+        w[i].flags = FUTEX_32; /* shared: the words live in MAP_SHARED memory */
+        w[i].__reserved = 0;
+    }
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) { /* futex_waitv takes an absolute time on the given clock */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout_ns;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        tp = &ts;
+    }
+    long r = syscall(SYS_futex_waitv, w, n, 0, tp, CLOCK_MONOTONIC);
+    return r >= 0 ? (int)r : -errno;
+#else
+    (void)words; (void)values; (void)n; (void)timeout_ns;
+    return -ENOSYS;
+#endif
+}
+
+enum { BUS_THREAD_MAX_PRODUCERS = 127 }; /* futex_waitv takes 128 words: the doorbell and 127 streams */
+
+rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t nc, rbus_producer *const *ps,
+                                 const uint64_t *need_ends, uint32_t np, int64_t timeout_ns,
+                                 const uint64_t *changed, uint64_t seen) {
+    if ((nc == 0 && np == 0) || (nc && !cs) || (np && (!ps || !need_ends)) || np > BUS_THREAD_MAX_PRODUCERS)
+        return RBUS_E_PARAM;
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rbus_clock_monotonic_ns() + (uint64_t)timeout_ns;
+    static _Atomic int no_waitv; /* set once futex_waitv answered ENOSYS */
+    for (;;) {
+        if (rbus_bus_is_removed(b)) return RBUS_E_REMOVED;
+        uint32_t *words[BUS_THREAD_MAX_PRODUCERS + 1];
+        uint32_t values[BUS_THREAD_MAX_PRODUCERS + 1];
+        uint32_t n = 0;
+        if (nc) {
+            uint32_t v = 0;
+            for (uint32_t i = 0; i < nc; i++) v = rbus_wait_register(cs[i]); /* W1 each, W2 after the last */
+            words[n] = &rbus_bus_header(b)->doorbell;
+            values[n++] = v;
+        }
+        for (uint32_t i = 0; i < np; i++) { /* swapped W1 + W2: space_waiter = 1 (a full barrier) */
+            values[n] = rbus_producer_space_register(ps[i]);
+            words[n++] = &ps[i]->hdr->space_doorbell;
+        }
+        int ready = changed && atomic_load_explicit(RBUS_A64(changed), memory_order_seq_cst) != seen;
+        for (uint32_t i = 0; i < nc && !ready; i++) ready = rbus_wait_has_data(cs[i]);            /* W3 */
+        for (uint32_t i = 0; i < np && !ready; i++) ready = rbus_producer_has_room(ps[i], need_ends[i]); /* rescan */
+        uint64_t now = rbus_clock_monotonic_ns();
+        if (!ready && now < deadline) {
+            uint64_t left = deadline - now;
+            uint64_t slice = np ? 10 * 1000000u : (uint64_t)RBUS_WAIT_SAFETY_MS * 1000000u; /* G5 when writers wait */
+            int64_t t = (int64_t)(left < slice ? left : slice);
+            int r = atomic_load_explicit(&no_waitv, memory_order_relaxed) ? -ENOSYS : rbus_futex_waitv(words, values, n, t);
+            if (r == -ENOSYS) {
+                atomic_store_explicit(&no_waitv, 1, memory_order_relaxed);
+                /* Without futex_waitv: sleep on the first word in 1 ms slices; the loop re-checks all. */
+                (void)rbus_futex_wait(words[0], values[0], t < 1000000 ? t : 1000000);
+            }
+        }
+        for (uint32_t i = 0; i < nc; i++) rbus_wait_unregister(cs[i]); /* W5 */
+        for (uint32_t i = 0; i < np; i++) atomic_store_explicit(RBUS_A32(&ps[i]->hdr->space_waiter), 0, memory_order_relaxed);
+        if (ready) return RBUS_OK;
+        if (rbus_clock_monotonic_ns() >= deadline) return RBUS_TIMEOUT;
+    }
+}

@@ -66,6 +66,60 @@ struct BusWaiterTests {
         for box in boxes { box.reader.close() }
     }
 
+    @Test("4 writer tasks fill 64 KiB rings held by a slow gating reader: publishes suspend, nothing is lost")
+    func writersWaitForRoom() async throws {
+        let name = "waiter-room-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var p = SegmentParameters()
+        p.streams = 4
+        p.capacity = 64 << 10
+        p.maxEventSize = 4 << 10
+        p.consumerSlots = 4
+        let segment = try SharedSegment.create(name: name, parameters: p)
+        defer { try? SharedSegment.remove(name: name) }
+        let waiter = BusWaiter(segment: segment)
+        defer { waiter.stop() }
+        let reader = ReaderBox(try StreamReader(segment: segment, mode: .gating, start: .earliest))
+        defer { reader.reader.close() }
+        let perWriter: UInt64 = 3_000
+        let received = LockedState<(count: UInt64, wrong: UInt64, full: UInt64)>((0, 0, 0))
+        let done = await finishes(within: .seconds(120)) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let writer = try! StreamWriter(segment: segment)
+                        let topic = try! PreparedTopic("room.events")
+                        for i in 0..<perWriter {
+                            var payload = [UInt8](repeating: 0, count: 64)
+                            withUnsafeBytes(of: i) { payload.replaceSubrange(0..<8, with: $0) }
+                            if case .full = try! await writer.publish(topic: topic, payload: payload, waiter: waiter) {
+                                received.withLock { $0.full += 1 }
+                            }
+                        }
+                        writer.close()
+                    }
+                }
+                group.addTask { // the slow gating reader: 16 events, then a yield
+                    var next = [UInt64](repeating: 0, count: 4)
+                    var got: UInt64 = 0, wrong: UInt64 = 0
+                    while got < 4 * perWriter {
+                        let n = reader.reader.poll(max: 16) { (v: borrowing RecordView) in
+                            if v.payload.loadUnaligned(as: UInt64.self) != next[v.stream] { wrong += 1 }
+                            next[v.stream] += 1
+                            got += 1
+                        }
+                        if n == 0 { if !(await waiter.waitForData(reader.reader)) { break } } else { await Task.yield() }
+                    }
+                    received.withLock { $0.count = got; $0.wrong = wrong }
+                }
+            }
+        }
+        #expect(done, "the tasks did not finish: a publish blocked, or a wakeup was lost")
+        let r = received.withLock { $0 }
+        #expect(r.count == 4 * perWriter && r.wrong == 0 && r.full == 0, "\(r)")
+        let streams = try BusSnapshot.take(bus: name).streams
+        #expect(streams.reduce(0) { $0 + $1.fullEvents } > 0, "the rings never filled: the test did not test waiting for room")
+    }
+
     @Test("removing the bus resumes a waiting task with false")
     func removal() async throws {
         let (name, segment) = try makeBus("removed", consumers: 4)

@@ -82,6 +82,23 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
  */
 rbus_status rbus_consumers_wait_any(rbus_bus *b, rbus_consumer *const *cs, uint32_t n, int64_t timeout_ns,
                                     const uint64_t *changed, uint64_t seen);
+/*
+ * The bus thread's full wait: consumers waiting for data (rule W) and producers waiting for room for a
+ * claim ending at need_ends[i] (the ring-full rule W with roles swapped), all of bus `b`, in one sleep:
+ * futex_waitv over the bus doorbell and each producer's space doorbell (Linux >= 5.16; before that,
+ * FUTEX_WAIT on the bus doorbell in slices of at most 1 ms). Sleeps at most 10 ms at a time when
+ * producers wait, so a dead gating consumer is rescanned and evicted (G5). Same return values and
+ * `changed` check as rbus_consumers_wait_any; either list may be empty, not both.
+ */
+rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t nc, rbus_producer *const *ps,
+                                 const uint64_t *need_ends, uint32_t np, int64_t timeout_ns,
+                                 const uint64_t *changed, uint64_t seen);
+/* 1 when the producer has room for a claim ending at need_end (rescanning the gate, G2), else 0. */
+int rbus_producer_has_room(rbus_producer *p, uint64_t need_end);
+/* futex_waitv(2) over 32-bit shared futex words: the index of a woken word, or -errno (-ENOSYS on
+ * kernels before 5.16). timeout_ns < 0 waits without a deadline. */
+int rbus_futex_waitv(uint32_t *const *words, const uint32_t *values, uint32_t n, int64_t timeout_ns);
+
 /* Bumps a process-local change counter (seq_cst: pairs with the check after W1 above). */
 void rbus_counter_bump(uint64_t *counter);
 /* Reads it (seq_cst). */

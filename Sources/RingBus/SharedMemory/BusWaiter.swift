@@ -23,7 +23,8 @@ import Foundation
 #endif
 internal import CRingBus
 
-/// Waits, on one thread of its own, for the readers of one bus that async tasks are waiting on.
+/// Waits, on one thread of its own, for the readers and writers of one bus that async tasks are waiting
+/// on (readers for data, writers for room in a ring that gating readers hold).
 public final class BusWaiter: @unchecked Sendable { // state under `state`; C words are atomics
     private let segment: SharedSegment
     private let state = LockedState(State())
@@ -39,8 +40,16 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         let continuation: CheckedContinuation<Bool, Never>
     }
 
+    private struct WaitingWriter {
+        let producer: UnsafeMutablePointer<rbus_producer>
+        /// The end of the claim it needs room for (rbus_producer_claim_end).
+        let needEnd: UInt64
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
     private struct State {
         var waiting: [Waiting] = []
+        var writers: [WaitingWriter] = []
         var nextID: UInt64 = 0
         var running = true
         /// True while the thread is in (or about to enter) the futex wait.
@@ -89,13 +98,37 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                 guard s.running else { return (false, false, false) }
                 s.nextID += 1
                 s.waiting.append(Waiting(id: s.nextID, consumer: reader.c, continuation: c))
-                return (true, s.waiting.count == 1, s.sleeping)
+                return (true, s.waiting.count + s.writers.count == 1, s.sleeping)
             }
             guard accepted else {
                 c.resume(returning: false)
                 return
             }
             rbus_counter_bump(changes) // seq_cst: the thread reads it after W1 (rbus_consumers_wait_any)
+            if sleeping { rbus_bus_wake_sleepers(segment.bus) }
+            if wasEmpty { idle.signal() }
+        }
+    }
+
+    /// Suspends until `writer` has room for an event of `topic` and `payloadLength` bytes (`true`), or
+    /// the bus was removed or the waiter stopped (`false`). Never blocks the calling thread; a dead
+    /// gating consumer holding the ring is evicted after its grace meanwhile (the thread rescans every
+    /// 10 ms). `writer` must not be used until this returns.
+    public func waitForRoom(_ writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) async -> Bool {
+        precondition(writer.segment === segment, "the writer belongs to another bus")
+        let needEnd = rbus_producer_claim_end(writer.p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
+        if rbus_producer_has_room(writer.p, needEnd) != 0 { return true }
+        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
+                guard s.running else { return (false, false, false) }
+                s.writers.append(WaitingWriter(producer: writer.p, needEnd: needEnd, continuation: c))
+                return (true, s.waiting.count + s.writers.count == 1, s.sleeping)
+            }
+            guard accepted else {
+                c.resume(returning: false)
+                return
+            }
+            rbus_counter_bump(changes)
             if sleeping { rbus_bus_wake_sleepers(segment.bus) }
             if wasEmpty { idle.signal() }
         }
@@ -116,19 +149,28 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
 
     private func run() {
         defer { finished.signal() }
+        typealias Snapshot = (readers: [UnsafeMutablePointer<rbus_consumer>?], writers: [UnsafeMutablePointer<rbus_producer>?],
+                              needEnds: [UInt64], seen: UInt64, running: Bool)
         while true {
-            let (set, seen, running) = state.withLock { s -> ([UnsafeMutablePointer<rbus_consumer>?], UInt64, Bool) in
-                s.sleeping = !s.waiting.isEmpty && s.running
-                return (s.waiting.map { Optional($0.consumer) }, changesNow(), s.running)
+            let now: Snapshot = state.withLock { s in
+                s.sleeping = s.running && !(s.waiting.isEmpty && s.writers.isEmpty)
+                return (s.waiting.map { Optional($0.consumer) }, s.writers.map { Optional($0.producer) },
+                        s.writers.map(\.needEnd), changesNow(), s.running)
             }
-            guard running else { break }
-            if set.isEmpty {
+            guard now.running else { break }
+            if now.readers.isEmpty && now.writers.isEmpty {
                 _ = idle.wait(timeout: .now() + .seconds(1))
                 continue
             }
-            let status = set.withUnsafeBufferPointer { cs in
-                rbus_consumers_wait_any(segment.bus, cs.baseAddress, UInt32(cs.count), Int64(1_000_000_000),
-                                        changes, seen)
+            // Past 127 waiting writers the rest wait for a later round (futex_waitv takes 128 words).
+            let writers = Array(now.writers.prefix(127)), needEnds = Array(now.needEnds.prefix(127))
+            let status = now.readers.withUnsafeBufferPointer { cs in
+                writers.withUnsafeBufferPointer { ps in
+                    needEnds.withUnsafeBufferPointer { ends in
+                        rbus_bus_thread_wait(segment.bus, cs.baseAddress, UInt32(cs.count), ps.baseAddress,
+                                             ends.baseAddress, UInt32(ps.count), Int64(1_000_000_000), changes, now.seen)
+                    }
+                }
             }
             let removed = status == RBUS_E_REMOVED
             let ready = state.withLock { s -> [(CheckedContinuation<Bool, Never>, Bool)] in
@@ -139,16 +181,25 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                     out.append((w.continuation, !removed))
                     return true
                 }
-                if status == RBUS_TIMEOUT && !out.isEmpty { s.lostWakeups += 1 }
+                let readersReady = out.count
+                s.writers.removeAll { w in
+                    guard removed || rbus_producer_has_room(w.producer, w.needEnd) != 0 else { return false }
+                    out.append((w.continuation, !removed))
+                    return true
+                }
+                if status == RBUS_TIMEOUT && readersReady > 0 { s.lostWakeups += 1 }
                 return out
             }
             for (c, value) in ready { c.resume(returning: value) }
         }
-        let left = state.withLock { s -> [Waiting] in
-            defer { s.waiting.removeAll() }
-            return s.waiting
+        let left = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            defer {
+                s.waiting.removeAll()
+                s.writers.removeAll()
+            }
+            return s.waiting.map(\.continuation) + s.writers.map(\.continuation)
         }
-        for w in left { w.continuation.resume(returning: false) }
+        for c in left { c.resume(returning: false) }
     }
 
     /// The change counter, read under the state lock before the wait (so a registration that comes

@@ -108,6 +108,25 @@ public final class StreamWriter {
     }
 }
 
+extension StreamWriter {
+    /// Publishes one event, suspending (never blocking the thread) while gating readers hold the ring:
+    /// `waiter`'s thread wakes this task when there is room. Returns ``PublishOutcome/full`` only when
+    /// the bus was removed or the waiter stopped meanwhile.
+    public func publish(topic: PreparedTopic, payload: [UInt8], key: UInt64? = nil, waiter: BusWaiter) async throws(SegmentError)
+        -> PublishOutcome
+    {
+        while true {
+            let attempt = payload.withUnsafeBytes { b in Result { () throws(SegmentError) in try publish(topic: topic, payload: b, key: key) } }
+            let outcome = try attempt.get()
+            if case .published = outcome { return outcome }
+            guard await waiter.waitForRoom(self, topic: topic, payloadLength: payload.count) else {
+                if segment.isRemoved { throw .busRemoved(bus: segment.name) }
+                return .full
+            }
+        }
+    }
+}
+
 extension Duration {
     /// Whole nanoseconds, saturating.
     var nanoseconds: Int64 {
