@@ -381,8 +381,24 @@ struct FactoryTests {
         var bad = c
         bad.bufferSize = 0
         #expect(throws: EventBusError.self) { try createEventBus(bad) }
+        bad.bufferSize = EventBusConfig.maximumBufferSize + 1
+        #expect(throws: EventBusError.self) { try createEventBus(bad) }
+
         var shm = c
         shm.busType = .sharedMemory(name: "x")
         #expect(throws: EventBusError.self) { try createEventBus(shm) }
+    }
+
+    @Test("a bufferSize beyond the maximum, given to the initializer, is clamped: the bus works")
+    func hugeBufferClamped() async throws {
+        var c = config()
+        c.bufferSize = .max
+        let bus = InMemoryEventBus(config: c)
+        let r = Recorder()
+        try await bus.subscribe(toTopics: ["t"], r)
+        try await bus.publish(Event(topic: "t", payload: 1))
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        #expect(r.events.count == 1)
+        #expect(await closed(bus), "close did not return within its deadline")
     }
 }

@@ -50,8 +50,10 @@ public struct RetryPolicy: Sendable, Hashable {
 public struct EventBusConfig: Sendable, Hashable {
     /// Which backend `createEventBus(_:)` builds.
     public var busType: EventBusType = .inMemory
-    /// Events each subscription may queue for its handler.
+    /// Events each subscription may queue for its handler: 1 ... ``maximumBufferSize``.
     public var bufferSize: Int = 100
+    /// The largest `bufferSize`: each subscription's ring is allocated for it up front.
+    public static let maximumBufferSize = 1 << 24
     /// What delivery promises (Docs/API.md defines each exactly).
     public var deliveryGuarantee: DeliveryGuarantee = .atMostOnce
     /// What a publish does when a subscription's buffer is full: wait for room (default) or drop.
@@ -72,6 +74,10 @@ public struct EventBusConfig: Sendable, Hashable {
 ///   available in this build.
 public func createEventBus(_ config: EventBusConfig) throws -> any EventBus {
     guard config.bufferSize >= 1 else { throw EventBusError.subscribeError("bufferSize must be at least 1") }
+    guard config.bufferSize <= EventBusConfig.maximumBufferSize else {
+        throw EventBusError.subscribeError(
+            "bufferSize \(config.bufferSize) exceeds the maximum of \(EventBusConfig.maximumBufferSize)")
+    }
     switch config.busType {
     case .inMemory, .enhanced:
         return InMemoryEventBus(config: config)

@@ -111,7 +111,9 @@ public final class InMemoryEventBus: EventBus {
     /// A bus with the original's defaults (buffer size 100, at-most-once).
     public convenience init() { self.init(config: EventBusConfig()) }
 
-    /// A bus with `config` (`busType` is not consulted: this is the in-process bus).
+    /// A bus with `config` (`busType` is not consulted: this is the in-process bus). A `bufferSize`
+    /// outside 1 ... ``EventBusConfig/maximumBufferSize`` is clamped into it (`createEventBus(_:)`
+    /// rejects it instead).
     public init(config: EventBusConfig) {
         self.config = config
         incarnation = UInt64.random(in: 1...UInt64.max)

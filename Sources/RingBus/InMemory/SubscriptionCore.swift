@@ -93,7 +93,9 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     init(id: UInt64, filters: [TopicFilter]?, capacity: Int, policy: OverflowPolicy) {
         self.id = id
         self.filters = filters
-        self.capacity = max(1, capacity)
+        // Clamped (createEventBus rejects values outside this range with an error; a bus made with
+        // `InMemoryEventBus(config:)` directly gets the nearest valid size instead of a trap).
+        self.capacity = min(max(1, capacity), EventBusConfig.maximumBufferSize)
         self.policy = policy
         var size = 1
         while size < self.capacity { size <<= 1 }
