@@ -66,8 +66,12 @@ struct BusWaiterTests {
         for box in boxes { box.reader.close() }
     }
 
-    @Test("4 writer tasks fill 64 KiB rings held by a slow gating reader: publishes suspend, nothing is lost")
-    func writersWaitForRoom() async throws {
+    @Test("4 writer tasks fill 64 KiB rings held by a slow gating reader: publishes suspend, nothing is lost",
+          arguments: [false, true])
+    func writersWaitForRoom(withoutFutexWaitv: Bool) async throws {
+        // The second run forces the fallback for kernels before 5.16 (FUTEX_WAIT on one word, 1 ms slices).
+        if withoutFutexWaitv { setenv("RINGBUS_NO_FUTEX_WAITV", "1", 1) }
+        defer { unsetenv("RINGBUS_NO_FUTEX_WAITV") }
         let name = "waiter-room-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var p = SegmentParameters()
         p.streams = 4
