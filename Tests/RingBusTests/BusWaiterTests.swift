@@ -127,6 +127,7 @@ struct BusWaiterTests {
     @Test("removing the bus resumes a waiting task with false")
     func removal() async throws {
         let (name, segment) = try makeBus("removed", consumers: 4)
+        defer { try? SharedSegment.remove(name: name) } // already removed unless the test stopped early
         let waiter = BusWaiter(segment: segment)
         defer { waiter.stop() }
         let box = ReaderBox(try StreamReader(segment: segment, mode: .lossy))
