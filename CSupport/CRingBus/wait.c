@@ -229,26 +229,6 @@ void rbus_bus_wake_sleepers(rbus_bus *b) {
     rbus_wake_sleepers(b, NULL);
 }
 
-rbus_status rbus_consumers_wait_any(rbus_bus *b, rbus_consumer *const *cs, uint32_t n, int64_t timeout_ns,
-                                    const uint64_t *changed, uint64_t seen) {
-    if (n == 0 || !cs) return RBUS_E_PARAM;
-    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rbus_clock_monotonic_ns() + (uint64_t)timeout_ns;
-    for (;;) {
-        if (rbus_bus_is_removed(b)) return RBUS_E_REMOVED;
-        uint32_t v = 0;
-        for (uint32_t i = 0; i < n; i++) v = rbus_wait_register(cs[i]); /* W1 each; W2 after the last */
-        int ready = changed && atomic_load_explicit(RBUS_A64(changed), memory_order_seq_cst) != seen;
-        for (uint32_t i = 0; i < n && !ready; i++) ready = rbus_wait_has_data(cs[i]); /* W3 */
-        uint64_t now = rbus_clock_monotonic_ns();
-        if (ready || now >= deadline) {
-            for (uint32_t i = 0; i < n; i++) rbus_wait_unregister(cs[i]);
-            return ready ? RBUS_OK : RBUS_TIMEOUT;
-        }
-        uint64_t left = deadline - now, safety = (uint64_t)RBUS_WAIT_SAFETY_MS * 1000000u;
-        (void)rbus_futex_wait(&rbus_bus_header(b)->doorbell, v, (int64_t)(left < safety ? left : safety)); /* W4 */
-        for (uint32_t i = 0; i < n; i++) rbus_wait_unregister(cs[i]);                                    /* W5 */
-    }
-}
 
 /* ---- the bus thread: readers and writers in one sleep ---------------------------------------------- */
 int rbus_producer_has_room(rbus_producer *p, uint64_t need_end) {

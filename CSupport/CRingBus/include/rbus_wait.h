@@ -73,22 +73,16 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
 
 /* ---- one thread waiting for many consumers (a process's bus thread) --------------------------- */
 /*
- * Waits until any of the n consumers (all of the bus `b`, none used by another thread meanwhile) has
- * data, the deadline passes, the bus is removed, or `*changed` (a process-local counter, bumped with
- * rbus_counter_bump by whoever changes the caller's set of consumers) differs from `seen`. W1 for
- * every consumer, W2, then the `changed` check and W3 for every consumer, W4, W5 for every consumer:
- * rule W with one doorbell for the set. Returns RBUS_OK (data may be there, or the set changed),
- * RBUS_TIMEOUT or RBUS_E_REMOVED. timeout_ns < 0 waits in RBUS_WAIT_SAFETY_MS sleeps until one of those.
- */
-rbus_status rbus_consumers_wait_any(rbus_bus *b, rbus_consumer *const *cs, uint32_t n, int64_t timeout_ns,
-                                    const uint64_t *changed, uint64_t seen);
-/*
- * The bus thread's full wait: consumers waiting for data (rule W) and producers waiting for room for a
+ * The bus thread's wait (one thread for the readers and writers of a process on bus `b`, none used by
+ * another thread meanwhile): consumers waiting for data (rule W: W1 for each, W2 after the last, W3
+ * for each, one sleep, W5 for each) and producers waiting for room for a
  * claim ending at need_ends[i] (the ring-full rule W with roles swapped), all of bus `b`, in one sleep:
  * futex_waitv over the bus doorbell and each producer's space doorbell (Linux >= 5.16; before that,
- * FUTEX_WAIT on the bus doorbell in slices of at most 1 ms). Sleeps at most 10 ms at a time when
- * producers wait, so a dead gating consumer is rescanned and evicted (G5). Same return values and
- * `changed` check as rbus_consumers_wait_any; either list may be empty, not both.
+ * FUTEX_WAIT on the first of those words in slices of at most 1 ms). Sleeps at most 10 ms at a time when
+ * producers wait, so a dead gating consumer is rescanned and evicted (G5). Returns RBUS_OK (data or
+ * room may be there, or `*changed`, a process-local counter bumped with rbus_counter_bump by whoever
+ * changes the caller's set, differs from `seen`: checked after W1), RBUS_TIMEOUT or RBUS_E_REMOVED.
+ * Either list may be empty, not both.
  */
 rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t nc, rbus_producer *const *ps,
                                  const uint64_t *need_ends, uint32_t np, int64_t timeout_ns,

@@ -44,7 +44,7 @@ public struct EventStream: AsyncSequence, Sendable {
         public mutating func next() async -> Event? {
             if holding {
                 holding = false
-                core.counters.delivered.add(1, ordering: .relaxed)
+                core.counters.delivered.incrementBySoleWriter()
                 core.complete()
             }
             guard let e = await core.take() else {
@@ -255,12 +255,12 @@ public final class InMemoryEventBus: EventBus {
                     // not copied: its reference count is shared with every other subscription).
                     do {
                         try await handler.handle(e)
-                        core.counters.delivered.add(1, ordering: .relaxed)
+                        core.counters.delivered.incrementBySoleWriter()
                     } catch {
-                        if retries, await retry(e, after: error, to: handler, counters: core.counters) {
-                            core.counters.delivered.add(1, ordering: .relaxed)
-                        } else if !retries {
+                        if !retries {
                             core.counters.failed.add(1, ordering: .relaxed)
+                        } else if await retry(e, after: error, to: handler, counters: core.counters) {
+                            core.counters.delivered.incrementBySoleWriter()
                         }
                     }
                     core.complete()

@@ -20,6 +20,7 @@ import Synchronization
 
 /// Per-subscription counters, written without locks by the side that owns each one.
 final class SubscriptionCounters: Sendable {
+    /// Written by the subscription's consumer only (``Atomic/incrementBySoleWriter()``).
     let delivered = Atomic<UInt64>(0)
     let failed = Atomic<UInt64>(0)
     let retried = Atomic<UInt64>(0)
@@ -249,7 +250,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
             slot.initialize(to: e)
             return nil
         }
-        takenSinceEmpty.add(1, ordering: .relaxed)
+        takenSinceEmpty.store(takenSinceEmpty.load(ordering: .relaxed) &+ 1, ordering: .relaxed) // consumer only
         if spaceWaiters.load(ordering: .sequentiallyConsistent) > 0 {
             // Hysteresis: wake waiting publishers when half the ring is free (or it is empty), so a
             // publisher that outruns its consumer is resumed once per half ring, not once per event.
@@ -437,6 +438,12 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
         resumeFlushWaiters()
         return Int(discarded)
     }
+}
+
+extension Atomic where Value == UInt64 {
+    /// +1 for a counter that one thread writes and others only read: a load and a store instead of a
+    /// locked read-modify-write, on the consumer's per-event path.
+    func incrementBySoleWriter() { store(load(ordering: .relaxed) &+ 1, ordering: .relaxed) }
 }
 
 /// 64 bytes of nothing, to keep what two threads write on different cache lines.

@@ -2,7 +2,7 @@
 // code awaits data without blocking a thread of Swift's cooperative pool.
 //
 // A task whose reader has nothing to poll calls `waitForData(_:)`: it registers its reader and
-// suspends. The waiter thread waits for the whole set with rule W (rbus_consumers_wait_any: one
+// suspends. The waiter thread waits for the whole set with rule W (rbus_bus_thread_wait: one
 // doorbell, one futex sleep for all of them), then resumes every task whose reader has data. When the
 // set changes while the thread sleeps, the registering task bumps a change counter and rings the
 // doorbell; the thread checks that counter after setting its sleeper bits, so either it sees the
@@ -35,7 +35,6 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     private let finished = DispatchSemaphore(value: 0)
 
     private struct Waiting {
-        let id: UInt64
         let consumer: UnsafeMutablePointer<rbus_consumer>
         let continuation: CheckedContinuation<Bool, Never>
     }
@@ -50,7 +49,6 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     private struct State {
         var waiting: [Waiting] = []
         var writers: [WaitingWriter] = []
-        var nextID: UInt64 = 0
         var running = true
         /// True while the thread is in (or about to enter) the futex wait.
         var sleeping = false
@@ -93,21 +91,7 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     public func waitForData(_ reader: StreamReader) async -> Bool {
         precondition(reader.segment === segment, "the reader belongs to another bus")
         if rbus_wait_has_data(reader.c) != 0 { return true }
-        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
-                guard s.running else { return (false, false, false) }
-                s.nextID += 1
-                s.waiting.append(Waiting(id: s.nextID, consumer: reader.c, continuation: c))
-                return (true, s.waiting.count + s.writers.count == 1, s.sleeping)
-            }
-            guard accepted else {
-                c.resume(returning: false)
-                return
-            }
-            rbus_counter_bump(changes) // seq_cst: the thread reads it after W1 (rbus_consumers_wait_any)
-            if sleeping { rbus_bus_wake_sleepers(segment.bus) }
-            if wasEmpty { idle.signal() }
-        }
+        return await register { s, c in s.waiting.append(Waiting(consumer: reader.c, continuation: c)) }
     }
 
     /// Suspends until `writer` has room for an event of `topic` and `payloadLength` bytes (`true`), or
@@ -118,17 +102,27 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         precondition(writer.segment === segment, "the writer belongs to another bus")
         let needEnd = rbus_producer_claim_end(writer.p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
         if rbus_producer_has_room(writer.p, needEnd) != 0 { return true }
-        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+        return await register { s, c in
+            s.writers.append(WaitingWriter(producer: writer.p, needEnd: needEnd, continuation: c))
+        }
+    }
+
+    /// Suspends the caller after `add` put its continuation into the thread's set, and makes the thread
+    /// notice: the change counter for a thread that is about to sleep or asleep (it reads the counter
+    /// after W1, in rbus_bus_thread_wait), the doorbell for one that is asleep, the idle semaphore for
+    /// one that had nothing to wait for.
+    private func register(_ add: (inout State, CheckedContinuation<Bool, Never>) -> Void) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
                 guard s.running else { return (false, false, false) }
-                s.writers.append(WaitingWriter(producer: writer.p, needEnd: needEnd, continuation: c))
+                add(&s, c)
                 return (true, s.waiting.count + s.writers.count == 1, s.sleeping)
             }
             guard accepted else {
                 c.resume(returning: false)
                 return
             }
-            rbus_counter_bump(changes)
+            rbus_counter_bump(changes) // seq_cst
             if sleeping { rbus_bus_wake_sleepers(segment.bus) }
             if wasEmpty { idle.signal() }
         }
