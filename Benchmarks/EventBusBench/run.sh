@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-5}"
-swift build -c release --package-path Benchmarks/EventBusBench >/dev/null
+if ! out=$(swift build -c release --package-path Benchmarks/EventBusBench 2>&1); then
+  echo "$out" >&2 # a failed build must say why (set -e alone would exit without a word)
+  exit 1
+fi
 bin=Benchmarks/EventBusBench/.build/release/EventBusBench
 out=Benchmarks/EventBusBench/results.jsonl
 : > "$out.tmp"
