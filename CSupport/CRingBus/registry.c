@@ -325,6 +325,7 @@ rbus_status rbus_consumer_open(rbus_bus *b, const char *name, uint32_t mode, rbu
             uint64_t w = atomic_load_explicit(RBUS_A64(&rbus_bus_slot(b, j)->claim), memory_order_acquire);
             local.resumed = rbus_claim_state(w) != RBUS_STATE_FREE;
             local.was_evicted = rbus_claim_state(w) == RBUS_STATE_EVICTED;
+            local.crashed = rbus_claim_state(w) == RBUS_STATE_ACTIVE; /* we hold its lock: the owner is gone */
         }
     }
     for (uint32_t j = 0; j < b->consumers && chosen < 0 && s == RBUS_E_NO_SLOT; j++) {

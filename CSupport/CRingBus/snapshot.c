@@ -70,3 +70,23 @@ rbus_status rbus_snapshot_consumer(const rbus_bus *b, uint32_t j, rbus_consumer_
     out->lag = lag;
     return RBUS_OK;
 }
+
+uint64_t rbus_stream_tail(const rbus_bus *b, uint32_t i) {
+    if (i >= b->streams) return 0;
+    return atomic_load_explicit(RBUS_A64(&rbus_bus_stream(b, i)->tail), memory_order_acquire); /* pairs P1 */
+}
+
+uint64_t rbus_stream_published(const rbus_bus *b, uint32_t i) {
+    if (i >= b->streams) return 0;
+    return atomic_load_explicit(RBUS_A64(&rbus_bus_stream(b, i)->published), memory_order_relaxed);
+}
+
+uint64_t rbus_slot_cursor(const rbus_bus *b, uint32_t j, uint32_t i) {
+    if (j >= b->consumers || i >= b->streams) return 0;
+    return atomic_load_explicit(RBUS_A64(&rbus_bus_cursors(b, j)[i].position), memory_order_acquire); /* G1 */
+}
+
+uint32_t rbus_slot_mode(const rbus_bus *b, uint32_t j) {
+    if (j >= b->consumers) return 0;
+    return atomic_load_explicit(RBUS_A32(&rbus_bus_slot(b, j)->mode), memory_order_relaxed);
+}

@@ -1,6 +1,8 @@
 // EventBusConformanceTests.swift: one suite, parameterised over backends (iceoryx2's conformance
-// pattern). Every backend must pass it; the shared-memory bus adds itself to `Backend.all` later.
-// No test sleeps to synchronise: they await flush() or gates with deadlines.
+// pattern). Every backend must pass it. Three tests are about a bounded per-subscription buffer that
+// publishers wait for (or drop from), which is the in-process bus's back-pressure; the shared-memory
+// bus's back-pressure is its rings, tested in SharedMemoryBusTests. No test sleeps to synchronise:
+// they await flush() or gates with deadlines.
 
 import Foundation
 @testable import RingBus
@@ -11,19 +13,37 @@ import Testing
 struct Backend: Sendable, CustomStringConvertible {
     let name: String
     let make: @Sendable (EventBusConfig) throws -> any EventBus
-    /// The largest payload the backend carries (bytes of encoded JSON).
+    /// The largest string payload the backend carries (UTF-8 bytes).
     let maxPayload: Int
+    /// Publishers wait for (or an overflow policy drops from) each subscription's `bufferSize` buffer.
+    let boundedByBuffer: Bool
 
     var description: String { name }
 
-    static let all: [Backend] = [
-        Backend(name: "in-memory", make: { config in
-            var c = config
-            c.busType = .inMemory
-            return try createEventBus(c)
-        }, maxPayload: 16 << 20),
-    ]
+    static let inMemory = Backend(name: "in-memory", make: { config in
+        var c = config
+        c.busType = .inMemory
+        return try createEventBus(c)
+    }, maxPayload: 1 << 20, boundedByBuffer: true)
+
+    /// Its capabilities: events of up to 1 MiB (record body: 16 bytes, key, JSON) on 8 MiB rings.
+    static let sharedMemory = Backend(name: "shared-memory", make: { config in
+        var options = SharedMemoryBusOptions()
+        options.segment.streams = 2
+        options.segment.capacity = 8 << 20
+        options.segment.maxEventSize = 1 << 20
+        return try SharedMemoryEventBus(name: uniqueBusName("conf"), config: config, options: options)
+    }, maxPayload: (1 << 20) - 64, boundedByBuffer: false)
+
+    static let all: [Backend] = [inMemory, sharedMemory]
+    static let boundedByBuffer: [Backend] = all.filter(\.boundedByBuffer)
 }
+
+/// A bus name no other test (or test run) uses.
+func uniqueBusName(_ prefix: String) -> String {
+    "\(prefix)-\(getpid())-\(busNameCounter.wrappingAdd(1, ordering: .relaxed).oldValue)"
+}
+private let busNameCounter = Atomic<Int>(0)
 
 /// Records what a handler saw, and whether it ever ran concurrently with itself.
 final class Recorder: EventHandler, @unchecked Sendable {
@@ -81,7 +101,12 @@ func finishes(within deadline: Duration = .seconds(60), _ body: @escaping @Senda
 }
 
 func flushed(_ bus: any EventBus) async -> Bool { await finishes { try? await bus.flush() } }
-func closed(_ bus: any EventBus) async -> Bool { await finishes { await bus.close() } }
+/// Closes the bus within a deadline; a shared-memory bus is then removed (tests leave nothing in /dev/shm).
+func closed(_ bus: any EventBus) async -> Bool {
+    let ok = await finishes { await bus.close() }
+    if let shm = bus as? SharedMemoryEventBus { try? SharedMemoryEventBus.remove(name: shm.name) }
+    return ok
+}
 
 func config(_ edit: (inout EventBusConfig) -> Void = { _ in }) -> EventBusConfig {
     var c = EventBusConfig()
@@ -152,7 +177,7 @@ struct EventBusConformanceTests {
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
-    @Test("a full buffer makes publish wait, so a burst is never lost (PARITY 7)", arguments: Backend.all)
+    @Test("a full buffer makes publish wait, so a burst is never lost (PARITY 7)", arguments: Backend.boundedByBuffer)
     func backPressure(backend: Backend) async throws {
         let bus = try backend.make(config { $0.bufferSize = 2 })
         let gate = Gate()
@@ -178,7 +203,7 @@ struct EventBusConformanceTests {
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
-    @Test("opt-in overflow policies drop and count instead of waiting", arguments: Backend.all)
+    @Test("opt-in overflow policies drop and count instead of waiting", arguments: Backend.boundedByBuffer)
     func overflowPolicies(backend: Backend) async throws {
         for policy in [OverflowPolicy.dropNewest, .dropOldest] {
             let bus = try backend.make(config { $0.bufferSize = 2; $0.overflowPolicy = policy })
@@ -322,7 +347,7 @@ struct EventBusConformanceTests {
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
-    @Test("a handler publishing into its own full subscription gets wouldDeadlock", arguments: Backend.all)
+    @Test("a handler publishing into its own full subscription gets wouldDeadlock", arguments: Backend.boundedByBuffer)
     func wouldDeadlock(backend: Backend) async throws {
         let bus = try backend.make(config { $0.bufferSize = 1 })
         let outcome = Mutex<String?>(nil)
@@ -341,17 +366,18 @@ struct EventBusConformanceTests {
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
-    @Test("payloads of 10 KB and 1 MB arrive intact", arguments: Backend.all)
+    @Test("payloads of 10 KB and the backend's largest (1 MiB) arrive intact", arguments: Backend.all)
     func largePayloads(backend: Backend) async throws {
         let bus = try backend.make(config())
         let r = Recorder()
         try await bus.subscribe(toTopics: ["big"], r)
-        for size in [10_000, 1 << 20] where size <= backend.maxPayload {
+        let sizes = [10_000, backend.maxPayload]
+        for size in sizes {
             let text = String(repeating: "x", count: size)
             try await bus.publish(Event(topic: "big", payload: ["blob": .string(text)]))
         }
         #expect(await flushed(bus), "flush did not return within its deadline")
-        #expect(r.events.map { $0.payload["blob"]?.stringValue?.count } == [10_000, 1 << 20])
+        #expect(r.events.map { $0.payload["blob"]?.stringValue?.count } == sizes)
         #expect(await closed(bus), "close did not return within its deadline")
     }
 
@@ -385,8 +411,19 @@ struct FactoryTests {
         #expect(throws: EventBusError.self) { try createEventBus(bad) }
 
         var shm = c
-        shm.busType = .sharedMemory(name: "x")
+        shm.busType = .sharedMemory(name: "../x")
         #expect(throws: EventBusError.self) { try createEventBus(shm) }
+    }
+
+    @Test("the shared-memory configuration builds a SharedMemoryEventBus on the named bus")
+    func sharedMemoryFactory() async throws {
+        var c = EventBusConfig()
+        let name = uniqueBusName("factory")
+        c.busType = .sharedMemory(name: name)
+        let bus = try createEventBus(c)
+        #expect((bus as? SharedMemoryEventBus)?.name == name)
+        #expect(await closed(bus), "close did not return within its deadline")
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.\(name)"))
     }
 
     @Test("a bufferSize beyond the maximum, given to the initializer, is clamped: the bus works")

@@ -30,6 +30,9 @@ typedef enum rbus_start {
 typedef struct rbus_open_info {
     uint32_t resumed;         /* a durable name's place was found and taken over */
     uint32_t was_evicted;     /* ...and it had been evicted while away */
+    uint32_t crashed;         /* ...and its previous owner died holding it (state ACTIVE, lock free):
+                                 handled-but-uncommitted events will be delivered again */
+    uint32_t reserved;
     uint64_t generation;      /* the claim word's generation after this open */
 } rbus_open_info;
 

@@ -532,4 +532,56 @@ static inline void rbus_consumer_commit(rbus_consumer *c) {
     }
 }
 
+/* ---- deferred commits (a consumer that hands events to a handler and commits after it) ----------
+ *
+ * A gating consumer that must not commit an event before its handler succeeded reads ahead with
+ * rbus_consumer_next (never calling rbus_consumer_commit), then commits each stream's cursor with
+ * rbus_consumer_commit_at as handlers finish. The shared cursor trails the local read position; the
+ * producer may only overwrite below the shared one (G1/G2), so records read ahead stay intact too. */
+
+/* Commits stream `si`'s cursor at `position` (a record boundary this consumer read up to), whose record
+ * carries sequence `next_seq`. G1: store_release after the last read of the records below it. Then, for
+ * a gating consumer, the same space-waiter check as rbus_consumer_commit (Dekker with
+ * rbus_producer_space_register: the fence orders the cursor store before the flag load). Never moves
+ * a cursor back: a position below the committed one is ignored. */
+static inline void rbus_consumer_commit_at(rbus_consumer *c, uint32_t si, uint64_t position, uint64_t next_seq) {
+    struct rbus_slot_cursor *k = &c->cursors[si];
+    if (position <= atomic_load_explicit(RBUS_A64(&k->position), memory_order_relaxed)) return; /* own word */
+    atomic_store_explicit(RBUS_A64(&k->next_seq), next_seq, memory_order_relaxed);
+    atomic_store_explicit(RBUS_A64(&k->position), position, memory_order_release); /* G1 */
+    if (c->mode != RBUS_MODE_GATING) return;
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with the flag exchange in rbus_producer_space_register */
+    struct rbus_stream_hdr *h = c->s[si].hdr;
+    if (RBUS_UNLIKELY(atomic_load_explicit(RBUS_A32(&h->space_waiter), memory_order_relaxed) != 0))
+        rbus_wake_space(c->bus, si);
+}
+
+/* Moves stream `si`'s read position back to `position` (where a record of sequence `seq` starts, at or
+ * after the committed cursor), so the records from there are read again: used before closing with
+ * events read but not handled, so that close commits only what was handled. */
+static inline void rbus_consumer_reposition(rbus_consumer *c, uint32_t si, uint64_t position, uint64_t seq) {
+    rbus_cursor_state *s = &c->s[si];
+    s->position = position;
+    s->tail_seen = position; /* the next read loads the tail again (C1) */
+    s->expected = seq;
+    s->have_expected = 1;
+    s->dirty = 1;
+}
+
+/* The local read position of stream `si` (the consumer's own thread only). */
+static inline uint64_t rbus_consumer_position(const rbus_consumer *c, uint32_t si) { return c->s[si].position; }
+
+/* The sequence expected at the read position of stream `si` (0 if none was seen yet); own thread only. */
+static inline uint64_t rbus_consumer_expected(const rbus_consumer *c, uint32_t si) {
+    return c->s[si].have_expected ? c->s[si].expected : 0;
+}
+
+/* Stream `si`'s committed cursor (relaxed: this consumer is its only writer). */
+static inline uint64_t rbus_consumer_committed(const rbus_consumer *c, uint32_t si) {
+    return atomic_load_explicit(RBUS_A64(&c->cursors[si].position), memory_order_relaxed);
+}
+
+/* Publishes the consumer's counters into its slot for observers (relaxed: display only). */
+static inline void rbus_consumer_publish_counters(rbus_consumer *c) { rbus__publish_counters(c); }
+
 #endif /* RBUS_RING_H */

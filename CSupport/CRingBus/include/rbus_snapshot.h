@@ -42,4 +42,13 @@ rbus_status rbus_snapshot_stream(const rbus_bus *b, uint32_t i, rbus_stream_snap
 /* Consumer slot `j` (< b->consumers). A free, never-named slot has state RBUS_STATE_FREE. */
 rbus_status rbus_snapshot_consumer(const rbus_bus *b, uint32_t j, rbus_consumer_snapshot *out);
 
+/* Stream `i`'s commit position (acquire: pairs with the producer's P1), for waits such as flush. */
+uint64_t rbus_stream_tail(const rbus_bus *b, uint32_t i);
+/* Events committed on stream `i` (relaxed: a counter). */
+uint64_t rbus_stream_published(const rbus_bus *b, uint32_t i);
+/* Slot `j`'s committed cursor on stream `i` (acquire: pairs with the consumer's G1 release). */
+uint64_t rbus_slot_cursor(const rbus_bus *b, uint32_t j, uint32_t i);
+/* Slot `j`'s mode word as stored (RBUS_MODE_*; anything else: unknown). */
+uint32_t rbus_slot_mode(const rbus_bus *b, uint32_t j);
+
 #endif /* RBUS_SNAPSHOT_H */

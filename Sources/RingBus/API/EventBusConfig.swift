@@ -82,6 +82,8 @@ public func createEventBus(_ config: EventBusConfig) throws -> any EventBus {
     case .inMemory, .enhanced:
         return InMemoryEventBus(config: config)
     case .sharedMemory(let name):
-        throw EventBusError.subscribeError("the shared-memory EventBus for '\(name)' is not available yet")
+        do { return try SharedMemoryEventBus(name: name, config: config) } catch {
+            throw EventBusError.subscribeError(error.description)
+        }
     }
 }

@@ -8,8 +8,15 @@ public struct EventBusStats: Sendable, Equatable {
     public var totalEventsDelivered: UInt64 = 0
     /// Handler invocations whose last attempt threw.
     public var failed: UInt64 = 0
-    /// Events an overflow policy dropped.
+    /// Events an overflow policy dropped, or (shared memory, at-most-once) a lossy subscription lost
+    /// to being lapped by the publisher.
     public var dropped: UInt64 = 0
+    /// Shared memory: events a subscription could not receive because they went by before it could read
+    /// them (while its durable name was evicted, or overwritten before a late join could read them).
+    public var missed: UInt64 = 0
+    /// Shared memory: records a subscription skipped because their bytes are not an event (a raw
+    /// publish of other bytes, or a corrupt record).
+    public var undecodable: UInt64 = 0
     /// Retry attempts.
     public var retried: UInt64 = 0
     /// Events published to the dead-letter topic after their retries ran out.

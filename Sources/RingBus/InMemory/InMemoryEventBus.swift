@@ -32,12 +32,11 @@ public struct EventStream: AsyncSequence, Sendable {
     /// Each element is one delivered event.
     public typealias Element = Event
     let core: SubscriptionCore
-    let bus: InMemoryEventBus
+    let onCancel: @Sendable () async -> Void
 
     /// Takes the subscription's events in order; one iterator per stream (it is the single consumer).
     public struct AsyncIterator: AsyncIteratorProtocol {
         let core: SubscriptionCore
-        let bus: InMemoryEventBus
         var holding = false
 
         /// The next event (counting the previous one as handled); `nil` once the subscription ended.
@@ -57,10 +56,10 @@ public struct EventStream: AsyncSequence, Sendable {
     }
 
     /// The stream's iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core, bus: bus) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core) }
 
     /// Ends the sequence (an iteration in progress returns `nil`).
-    public func cancel() async { await bus.unsubscribe(core) }
+    public func cancel() async { await onCancel() }
 }
 
 /// The in-process event bus.
@@ -220,7 +219,7 @@ public final class InMemoryEventBus: EventBus {
 
     public func subscribe(to topics: [String]) async throws -> EventStream {
         let core = try makeCore(try Self.filters(topics))
-        return EventStream(core: core, bus: self)
+        return EventStream(core: core) { [weak self] in await self?.unsubscribe(core) }
     }
 
     private static func filters(_ topics: [String]) throws(EventBusError) -> [TopicFilter] {
@@ -259,7 +258,8 @@ public final class InMemoryEventBus: EventBus {
                     } catch {
                         if !retries {
                             core.counters.failed.add(1, ordering: .relaxed)
-                        } else if await retry(e, after: error, to: handler, counters: core.counters) {
+                        } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry,
+                                                            counters: core.counters, deadLetter: publishDeadLetter) {
                             core.counters.delivered.incrementBySoleWriter()
                         }
                     }
@@ -284,44 +284,10 @@ public final class InMemoryEventBus: EventBus {
 
     // MARK: Delivery
 
-    /// After a first failed attempt: retries with backoff (at-least-once), then dead-letters the event;
-    /// true when a retry completed.
-    private func retry(_ event: Event, after firstError: any Error, to handler: any EventHandler,
-                       counters: SubscriptionCounters) async -> Bool
-    {
-        let retry = config.retry
-        let deadline = ContinuousClock.now + retry.maxTotalTime
-        var backoff = retry.initialBackoff
-        var attempt = 1
-        var error = firstError
-        var e = event
-        e.redelivered = true
-        while attempt < retry.maxAttempts, ContinuousClock.now + backoff <= deadline {
-            counters.retried.add(1, ordering: .relaxed)
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, retry.maxBackoff)
-            attempt += 1
-            do {
-                try await handler.handle(e)
-                return true
-            } catch let next {
-                error = next
-            }
-        }
-        counters.failed.add(1, ordering: .relaxed)
-        if deadLetter(e, error: error) { counters.deadLettered.add(1, ordering: .relaxed) }
-        return false
-    }
-
-    /// Publishes a failed event to `<prefix>.<topic>`, failing fast (never waits for room: the full
-    /// subscription could be the one whose consumer is calling), and never
-    /// dead-letters a dead letter again. True when the letter was published.
-    private func deadLetter(_ event: Event, error: any Error) -> Bool {
-        guard !event.topic.hasPrefix(config.deadLetterPrefix + ".") else { return false }
-        let letter = Event(topic: config.deadLetterPrefix + "." + event.topic, payload: [
-            "topic": .string(event.topic), "payload": event.payload, "error": .string("\(error)"),
-            "identity": .string(event.identity.description),
-        ])
+    /// Publishes a failed event's dead letter, failing fast (never waits for room: the full
+    /// subscription could be the one whose consumer is calling). True when the letter was published.
+    private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
+        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
         var pending = PendingOffers() // stays empty: failFast drops instead of waiting
         return (try? publishNow(letter, failFast: true, pending: &pending)) != nil
     }

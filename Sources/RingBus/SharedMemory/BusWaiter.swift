@@ -36,6 +36,8 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
 
     private struct Waiting {
         let consumer: UnsafeMutablePointer<rbus_consumer>
+        /// Set for waits that ``cancelWait(id:)`` may end; `nil` for public ``waitForData(_:)`` calls.
+        let id: UInt64?
         let continuation: CheckedContinuation<Bool, Never>
     }
 
@@ -50,6 +52,8 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         var waiting: [Waiting] = []
         var writers: [WaitingWriter] = []
         var running = true
+        /// Ids whose waits end at once with `false` (a cancelled subscription): see ``cancelWait(id:)``.
+        var cancelled: Set<UInt64> = []
         /// True while the thread is in (or about to enter) the futex wait.
         var sleeping = false
         /// Sleeps that ended by their 1 s safety timeout while a reader had data: lost wakeups.
@@ -91,7 +95,34 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     public func waitForData(_ reader: StreamReader) async -> Bool {
         precondition(reader.segment === segment, "the reader belongs to another bus")
         if rbus_wait_has_data(reader.c) != 0 { return true }
-        return await register { s, c in s.waiting.append(Waiting(consumer: reader.c, continuation: c)) }
+        return await register { s, c in
+            s.waiting.append(Waiting(consumer: reader.c, id: nil, continuation: c))
+            return true
+        }
+    }
+
+    /// Like ``waitForData(_:)`` for a consumer the caller owns, with an `id` that ``cancelWait(id:)``
+    /// can end early (the wait then returns `false`). The consumer must stay allocated and untouched
+    /// until this returns: the thread may be reading its cursors.
+    func waitForData(consumer: UnsafeMutablePointer<rbus_consumer>, id: UInt64) async -> Bool {
+        if state.withLock({ $0.cancelled.contains(id) }) { return false }
+        if rbus_wait_has_data(consumer) != 0 { return true }
+        return await register { s, c in
+            if s.cancelled.contains(id) { return false }
+            s.waiting.append(Waiting(consumer: consumer, id: id, continuation: c))
+            return true
+        }
+    }
+
+    /// Ends the wait of `id` (now, or the next one it starts) with `false`. The thread resumes it
+    /// after its current round, so the consumer is never freed while the thread still reads it.
+    func cancelWait(id: UInt64) {
+        let sleeping = state.withLock { s -> Bool in
+            s.cancelled.insert(id)
+            return s.sleeping && s.waiting.contains { $0.id == id }
+        }
+        rbus_counter_bump(changes) // seq_cst: the thread re-reads its set
+        if sleeping { rbus_bus_wake_sleepers(segment.bus) }
     }
 
     /// Suspends until `writer` has room for an event of `topic` and `payloadLength` bytes (`true`), or
@@ -104,6 +135,7 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         if rbus_producer_has_room(writer.p, needEnd) != 0 { return true }
         return await register { s, c in
             s.writers.append(WaitingWriter(producer: writer.p, needEnd: needEnd, continuation: c))
+            return true
         }
     }
 
@@ -111,11 +143,10 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// notice: the change counter for a thread that is about to sleep or asleep (it reads the counter
     /// after W1, in rbus_bus_thread_wait), the doorbell for one that is asleep, the idle semaphore for
     /// one that had nothing to wait for.
-    private func register(_ add: (inout State, CheckedContinuation<Bool, Never>) -> Void) async -> Bool {
+    private func register(_ add: (inout State, CheckedContinuation<Bool, Never>) -> Bool) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
-                guard s.running else { return (false, false, false) }
-                add(&s, c)
+                guard s.running, add(&s, c) else { return (false, false, false) }
                 return (true, s.waiting.count + s.writers.count == 1, s.sleeping)
             }
             guard accepted else {
@@ -146,6 +177,17 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         typealias Snapshot = (readers: [UnsafeMutablePointer<rbus_consumer>?], writers: [UnsafeMutablePointer<rbus_producer>?],
                               needEnds: [UInt64], seen: UInt64, running: Bool)
         while true {
+            let dropped = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+                guard !s.cancelled.isEmpty else { return [] }
+                var out: [CheckedContinuation<Bool, Never>] = []
+                s.waiting.removeAll { w in
+                    guard let id = w.id, s.cancelled.contains(id) else { return false }
+                    out.append(w.continuation)
+                    return true
+                }
+                return out
+            }
+            for c in dropped { c.resume(returning: false) }
             let now: Snapshot = state.withLock { s in
                 s.sleeping = s.running && !(s.waiting.isEmpty && s.writers.isEmpty)
                 return (s.waiting.map { Optional($0.consumer) }, s.writers.map { Optional($0.producer) },

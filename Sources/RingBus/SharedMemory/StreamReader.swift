@@ -86,6 +86,9 @@ public final class StreamReader {
     public let resumed: Bool
     /// True when the durable name had been evicted while its owner was away.
     public let wasEvicted: Bool
+    /// True when the durable name's previous owner died holding it (rather than closing): what it had
+    /// handled but not committed is read again.
+    public let previousOwnerDied: Bool
 
     /// Claims a consumer slot. The corresponding C function is `rbus_consumer_open`.
     public init(segment: SharedSegment, mode: ReaderMode, durableName: String? = nil,
@@ -120,6 +123,7 @@ public final class StreamReader {
         }
         resumed = info.resumed != 0
         wasEvicted = info.was_evicted != 0
+        previousOwnerDied = info.crashed != 0
     }
 
     deinit {

@@ -1,0 +1,43 @@
+// HandlerRetry.swift: what every backend does after a handler's first attempt failed (at-least-once
+// and exactly-once): retry with backoff inside a total-time bound, then build a dead letter.
+
+/// Retries `event` on `handler` after its first attempt threw `firstError`, with the policy's backoff,
+/// marking the retries `redelivered`. When the attempts or the time run out, counts a failure and hands
+/// the event and the last error to `deadLetter`, which returns whether it published the letter.
+/// - Returns: true when a retry completed.
+func retryFailedDelivery(_ event: Event, after firstError: any Error, to handler: any EventHandler,
+                         policy retry: RetryPolicy, counters: SubscriptionCounters,
+                         deadLetter: (Event, any Error) -> Bool) async -> Bool
+{
+    let deadline = ContinuousClock.now + retry.maxTotalTime
+    var backoff = retry.initialBackoff
+    var attempt = 1
+    var error = firstError
+    var e = event
+    e.redelivered = true
+    while attempt < retry.maxAttempts, ContinuousClock.now + backoff <= deadline {
+        counters.retried.add(1, ordering: .relaxed)
+        try? await Task.sleep(for: backoff)
+        backoff = min(backoff * 2, retry.maxBackoff)
+        attempt += 1
+        do {
+            try await handler.handle(e)
+            return true
+        } catch let next {
+            error = next
+        }
+    }
+    counters.failed.add(1, ordering: .relaxed)
+    if deadLetter(e, error) { counters.deadLettered.add(1, ordering: .relaxed) }
+    return false
+}
+
+/// The dead letter of `event` (topic `<prefix>.<topic>`, payload naming the original and the error), or
+/// `nil` when `event` is itself a dead letter (a dead letter is never dead-lettered again).
+func deadLetter(for event: Event, error: any Error, prefix: String) -> Event? {
+    guard !event.topic.hasPrefix(prefix + ".") else { return nil }
+    return Event(topic: prefix + "." + event.topic, payload: [
+        "topic": .string(event.topic), "payload": event.payload, "error": .string("\(error)"),
+        "identity": .string(event.identity.description),
+    ])
+}

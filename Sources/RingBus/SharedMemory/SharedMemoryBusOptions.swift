@@ -1,0 +1,27 @@
+// SharedMemoryBusOptions.swift: what a SharedMemoryEventBus needs beyond EventBusConfig.
+
+/// Options of a ``SharedMemoryEventBus`` beyond its ``EventBusConfig``.
+public struct SharedMemoryBusOptions: Sendable, Hashable {
+    /// The segment to create when the bus does not exist yet. Ignored when attaching an existing bus,
+    /// which keeps the sizes it was created with. Defaults: 8 streams (publishing processes), 64
+    /// consumer slots, 1 MiB rings, 64 KiB events, mode 0600, eviction grace 10 s.
+    public var segment: SegmentParameters
+    /// How a subscription with nothing to read waits. `.adaptive` (default) polls briefly, yielding its
+    /// thread between polls, when the machine has a spare CPU, then sleeps on the bus thread.
+    public var waitStrategy: WaitStrategy = .adaptive(spin: .microseconds(20))
+    /// At-least-once and exactly-once: a subscription commits a stream's cursor after this many handled
+    /// events of that stream (1: after every event). A crash redelivers at most this many per stream.
+    public var commitBatch: Int = 1
+    /// A durable producer name: a process restarted with the same name takes its own stream again and
+    /// continues its sequence. `nil`: any free stream.
+    public var producerName: String?
+    /// How long `flush()` waits before it throws ``EventBusError/timedOut(_:)``.
+    public var flushTimeout: Duration = .seconds(30)
+
+    /// The defaults listed on each property.
+    public init() {
+        segment = SegmentParameters()
+        segment.streams = 8
+        segment.consumerSlots = 64
+    }
+}

@@ -1,0 +1,457 @@
+// SharedMemoryEventBus.swift: the EventBus protocol across the processes of one host, through the
+// rings of one shared-memory segment.
+//
+// Publishing: the event's body (EventRecord: timestamp, key, JSON payload) is encoded once, then
+// claimed, copied and committed on this bus object's own stream (one stream per publishing bus
+// object, taken at its first publish). When gating consumers hold the ring, `publish` suspends and the
+// bus thread (BusWaiter) resumes it when there is room; other publishers of this object queue behind
+// it, because a stream has one writer at a time.
+//
+// Subscribing: each subscription holds a consumer slot (lossy for at-most-once, gating for
+// at-least-once and exactly-once) and one task that reads up to `bufferSize` matching events, runs the
+// handler on each in order and, gating, commits after the handler (SharedSubscription). With nothing
+// to read the task waits per `waitStrategy`, sleeping on the bus thread, never blocking a thread of
+// the cooperative pool. Docs/GUARANTEES.md states what each guarantee promises here.
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+internal import CRingBus
+import Synchronization
+
+/// An event bus shared by the processes of one host: publish in one process, handle in another.
+///
+/// ```swift
+/// var config = EventBusConfig()
+/// config.deliveryGuarantee = .atLeastOnce
+/// let bus = try SharedMemoryEventBus(name: "orders", config: config)
+/// try await bus.subscribe(toTopics: ["order.*"], durableName: "billing", handler)
+/// try await bus.publish(Event(topic: "order.created", payload: ["id": 7]))
+/// await bus.close()                        // detaches; the bus persists until removed
+/// try SharedMemoryEventBus.remove(name: "orders")
+/// ```
+public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // state under its locks
+    /// The bus name (`/dev/shm/ringbus.<name>`).
+    public let name: String
+    /// The configuration it was made with (`busType` is not consulted; `overflowPolicy` does not apply:
+    /// see Docs/GUARANTEES.md).
+    public let config: EventBusConfig
+    /// The options it was made with.
+    public let options: SharedMemoryBusOptions
+    /// The mapped segment (shared by every participant of the bus).
+    public let segment: SharedSegment
+    let waiter: BusWaiter
+    private let state = LockedState(State())
+    private let publishing = LockedState(Publishing())
+
+    private struct State {
+        var subscriptions: [UInt64: SharedSubscription] = [:]
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        var closed = false
+        /// Counters of subscriptions whose task ended.
+        var retired = EventBusStats()
+    }
+
+    private struct Publishing {
+        var writer: StreamWriter?
+        var lastTopic: PreparedTopic?
+        var dedupe: [String: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
+        /// True while a publisher waits for room with the writer: others queue in `queue`.
+        var busy = false
+        var queue: [CheckedContinuation<Void, Never>] = []
+        var closed = false
+    }
+
+    /// Random per bus creation: the incarnation of every identity on this bus.
+    public var incarnation: UInt64 { segment.incarnation }
+
+    /// Attaches the bus `name`, creating it with `options.segment` if it does not exist.
+    /// - Throws: ``SegmentError`` naming the bus and what failed (invalid name or sizes, permission
+    ///   denied, an incompatible or corrupt segment, no space in /dev/shm, …).
+    public init(name: String, config: EventBusConfig = EventBusConfig(),
+                options: SharedMemoryBusOptions = SharedMemoryBusOptions()) throws(SegmentError)
+    {
+        var c = config
+        c.bufferSize = min(max(1, c.bufferSize), EventBusConfig.maximumBufferSize)
+        self.name = name
+        self.config = c
+        self.options = options
+        segment = try SharedSegment.open(name: name, parameters: options.segment)
+        waiter = BusWaiter(segment: segment)
+    }
+
+    /// Marks the bus removed (attached processes see it on their next wait or publish) and unlinks it.
+    public static func remove(name: String) throws(SegmentError) {
+        try SharedSegment.remove(name: name)
+    }
+
+    // MARK: Publish
+
+    @discardableResult
+    public nonisolated(nonsending) func publish(_ event: consuming Event) async throws -> EventIdentity {
+        let e = event
+        if let why = Topic.problem(with: e.topic, allowWildcards: false) { throw EventBusError.invalidTopic(why) }
+        let body: [UInt8]
+        do { body = try EventRecord.body(of: e) } catch { throw EventBusError.publishError(error.description) }
+        while true {
+            switch try publishNow(e, body: body, mayWait: true) {
+            case .committed(let identity):
+                return identity
+            case .queued:
+                await withCheckedContinuation { c in
+                    let resumeNow = publishing.withLock { p -> Bool in
+                        if !p.busy { return true }
+                        p.queue.append(c)
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+            case .mustWait(let writer, let topic):
+                // This task owns the writer (busy) until it has published or given up.
+                let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: body.count)
+                let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
+                    p.busy = false
+                    defer { p.queue.removeAll() }
+                    return p.queue
+                }
+                for c in queued { c.resume() }
+                if !room {
+                    if segment.isRemoved { throw EventBusError.publishError("bus '\(name)' was removed") }
+                    throw EventBusError.closed
+                }
+            }
+        }
+    }
+
+    private enum PublishStep {
+        case committed(EventIdentity)
+        /// Another publisher waits for room with the writer: wait for it, then try again.
+        case queued
+        /// The ring is full: the caller now owns the writer and waits for room.
+        case mustWait(StreamWriter, PreparedTopic)
+    }
+
+    /// The synchronous part of a publish: dedupe, claim, copy, commit. With `mayWait` false (dead
+    /// letters) a full ring fails instead of waiting.
+    private func publishNow(_ event: Event, body: [UInt8], mayWait: Bool) throws -> PublishStep {
+        let exactlyOnce = config.deliveryGuarantee == .exactlyOnce
+        let window = config.dedupeWindow
+        let key = event.idempotencyKey
+        let keyHash = key.map(EventRecord.keyHash)
+        let outcome = try publishing.withLock { p throws -> Result<PublishStep, EventBusError> in
+            if p.closed { return .failure(.closed) }
+            if p.busy {
+                // The writer waits for room; a handler whose own cursor holds that room must not queue.
+                if let writer = p.writer, let topic = try? PreparedTopic(event.topic),
+                   let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: body.count) {
+                    return .failure(.wouldDeadlock(why))
+                }
+                return .success(.queued)
+            }
+            if segment.isRemoved { return .failure(.publishError("bus '\(name)' was removed")) }
+            let now: ContinuousClock.Instant? = exactlyOnce && key != nil ? .now : nil
+            if let key, let now, let prior = p.dedupe[key], now - prior.at < window { return .success(.committed(prior.identity)) }
+            let writer = try p.writer ?? openWriter()
+            p.writer = writer
+            let topic: PreparedTopic
+            if let last = p.lastTopic, last.string == event.topic { topic = last } else {
+                do { topic = try PreparedTopic(event.topic) } catch { return .failure(.invalidTopic("\(error)")) }
+                p.lastTopic = topic
+            }
+            let attempt = body.withUnsafeBytes { b in
+                Result { () throws(SegmentError) in try writer.publish(topic: topic, payload: b, key: keyHash) }
+            }
+            let result: PublishOutcome
+            switch attempt {
+            case .success(let r): result = r
+            case .failure(.payloadTooLarge(let size, let limit)): return .failure(.payloadTooLarge(size: size, limit: limit))
+            case .failure(let error): return .failure(.publishError(error.description))
+            }
+            switch result {
+            case .published(let sequence):
+                let identity = EventIdentity(incarnation: segment.incarnation, stream: writer.stream, sequence: sequence)
+                if let key, let now {
+                    if p.dedupe.count > 100_000 { p.dedupe = p.dedupe.filter { now - $0.value.at < window } }
+                    p.dedupe[key] = (identity, now)
+                }
+                return .success(.committed(identity))
+            case .full:
+                if !mayWait { return .failure(.publishError("the ring of bus '\(name)' is full")) }
+                if let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: body.count) {
+                    return .failure(.wouldDeadlock(why))
+                }
+                p.busy = true
+                return .success(.mustWait(writer, topic))
+            }
+        }
+        return try outcome.get()
+    }
+
+    private func openWriter() throws -> StreamWriter {
+        do {
+            return try StreamWriter(segment: segment, durableName: options.producerName)
+        } catch {
+            throw EventBusError.publishError(error.description)
+        }
+    }
+
+    /// When the calling task is the handler of a gating subscription of this bus whose own uncommitted
+    /// cursor holds the room this claim needs, waiting would wait for itself: the reason, else nil.
+    private func selfBlockingProblem(writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) -> String? {
+        guard let me = SubscriptionContext.current,
+              let sub = state.withLock({ $0.subscriptions[me] }), sub.gating else { return nil }
+        let needEnd = rbus_producer_claim_end(writer.p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
+        let committed = rbus_consumer_committed(sub.reader.c, UInt32(writer.stream))
+        guard committed &+ UInt64(segment.capacity) < needEnd else { return nil }
+        return "a handler published into a ring that its own subscription holds full (bus '\(name)')"
+    }
+
+    /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is
+    /// committed before the caller commits its cursor past the failed event.
+    private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
+        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix),
+              let body = try? EventRecord.body(of: letter) else { return false }
+        if case .committed = try? publishNow(letter, body: body, mayWait: false) { return true }
+        return false
+    }
+
+    // MARK: Subscribe
+
+    @discardableResult
+    public func subscribe(_ handler: any EventHandler) async throws -> Subscription {
+        let filters = try handler.topics.map { try Self.filters($0) }
+        return try startSubscription(filters, durableName: nil, start: .latest, handler)
+    }
+
+    @discardableResult
+    public func subscribe(toTopics topics: [String], _ handler: any EventHandler) async throws -> Subscription {
+        try startSubscription(try Self.filters(topics), durableName: nil, start: .latest, handler)
+    }
+
+    /// Subscribes `handler` to `topics` under a durable name: with at-least-once or exactly-once the
+    /// name's place in every stream is kept while its process is away (for the bus's eviction grace),
+    /// and a process that subscribes with the name again resumes there. One process at a time may use a
+    /// name (``SegmentError/durableNameInUse(bus:name:)`` otherwise).
+    /// - Parameters:
+    ///   - start: where to begin; `.committed` (default) resumes the name's place (new names start at
+    ///     the latest event), `.positions` resumes from a place the application stored itself.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, start: StartPosition = .committed,
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        try startSubscription(try Self.filters(topics), durableName: durableName, start: start, handler)
+    }
+
+    public func subscribe(to topics: [String]) async throws -> EventStream {
+        let filters = try Self.filters(topics)
+        let core = SubscriptionCore(id: 0, filters: nil, capacity: config.bufferSize, policy: .wait)
+        let gating = config.deliveryGuarantee != .atMostOnce
+        // The stream's iterator is the handler: an event is handed over into `core`; a gating
+        // subscription waits until the iterator asked for the next one before its cursor moves on.
+        let handOver = ClosureHandler { e in
+            guard await core.offer(e) == .queued, gating else { return }
+            await core.waitUntilCompleted(core.enqueuedCount)
+        }
+        let sub = try startSubscription(filters, durableName: nil, start: .latest, handOver, onEnd: { core.cancel() })
+        return EventStream(core: core) { [weak self] in
+            await self?.unsubscribe(sub.id)
+            core.cancel()
+        }
+    }
+
+    private static func filters(_ topics: [String]) throws(EventBusError) -> [TopicFilter] {
+        guard !topics.isEmpty else { throw .subscribeError("no topics given (use \">\" for every topic)") }
+        return try topics.map { (t) throws(EventBusError) in try TopicFilter(t) }
+    }
+
+    private func startSubscription(_ filters: [TopicFilter]?, durableName: String?, start: StartPosition,
+                       _ handler: any EventHandler, onEnd: @escaping @Sendable () -> Void = {}) throws -> Subscription
+    {
+        if state.withLock({ $0.closed }) { throw EventBusError.subscribeError("the event bus is closed") }
+        // Segment errors (no free slot, durable name in use, bus removed) are thrown as they are: typed,
+        // with the bus name.
+        let sub = try SharedSubscription(segment: segment, filters: filters, gating: config.deliveryGuarantee != .atMostOnce,
+                                         durableName: durableName, start: start, batchLimit: config.bufferSize,
+                                         commitBatch: options.commitBatch)
+        let task = Task { [self] in
+            await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler) }
+            retire(sub)
+            onEnd()
+        }
+        let accepted = state.withLock { s -> Bool in
+            guard !s.closed else { return false }
+            s.subscriptions[sub.id] = sub
+            s.tasks[sub.id] = task
+            return true
+        }
+        if !accepted {
+            sub.stop(waiter: waiter)
+            throw EventBusError.subscribeError("the event bus is closed")
+        }
+        return Subscription(id: sub.id) { [weak self] in await self?.unsubscribe(sub.id) }
+    }
+
+    /// Stops the subscription; returns when its task has ended (unless called from that task).
+    func unsubscribe(_ id: UInt64) async {
+        let (sub, task) = state.withLock { s in (s.subscriptions.removeValue(forKey: id), s.tasks.removeValue(forKey: id)) }
+        guard let sub else { return }
+        sub.stop(waiter: waiter)
+        if SubscriptionContext.current != id { await task?.value }
+    }
+
+    private func retire(_ sub: SharedSubscription) {
+        state.withLock { s in
+            sub.add(into: &s.retired)
+            s.subscriptions[sub.id] = nil
+            s.tasks[sub.id] = nil
+        }
+    }
+
+    // MARK: Delivery
+
+    /// The subscription's task: read a batch, handle it in order, commit, wait when there is nothing.
+    private func run(_ sub: SharedSubscription, _ handler: any EventHandler) async {
+        var batch: [SharedSubscription.Taken] = []
+        batch.reserveCapacity(min(sub.batchLimit, 1024))
+        var sinceCommit = [Int](repeating: 0, count: sub.streams)
+        let incarnation = segment.incarnation
+        reading: while !sub.stopping.load(ordering: .acquiring) {
+            sub.read(into: &batch, incarnation: incarnation)
+            if batch.isEmpty {
+                sub.handledAllRead()
+                if await waitForData(sub) { continue } else { break }
+            }
+            sub.queued.store(batch.count, ordering: .relaxed)
+            for i in batch.indices {
+                if sub.stopping.load(ordering: .acquiring) {
+                    sub.unread(batch[i...])
+                    break reading
+                }
+                await deliver(batch[i].event, to: handler, counters: sub.counters)
+                sub.queued.store(batch.count - i - 1, ordering: .relaxed)
+                sub.handledOne(batch[i], sinceCommit: &sinceCommit)
+            }
+            batch.removeAll(keepingCapacity: true)
+            sub.handledAllRead()
+        }
+        sub.end()
+    }
+
+    /// Runs the handler once; with at-least-once or exactly-once, retries and dead-letters on failure.
+    private func deliver(_ e: Event, to handler: any EventHandler, counters: SubscriptionCounters) async {
+        do {
+            try await handler.handle(e)
+            counters.delivered.incrementBySoleWriter()
+        } catch {
+            if config.deliveryGuarantee == .atMostOnce {
+                counters.failed.add(1, ordering: .relaxed)
+            } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry, counters: counters,
+                                                deadLetter: publishDeadLetter) {
+                counters.delivered.incrementBySoleWriter()
+            }
+        }
+    }
+
+    /// Waits per `waitStrategy` until the subscription may have data (`true`), or it is stopping or the
+    /// bus was removed (`false`).
+    private func waitForData(_ sub: SharedSubscription) async -> Bool {
+        let c = sub.reader.c
+        var spinUntil: ContinuousClock.Instant?
+        switch options.waitStrategy {
+        case .spin: spinUntil = nil
+        case .adaptive(let spin): spinUntil = Self.hasSpareCPU ? .now + spin : .now
+        case .block: spinUntil = .now
+        }
+        // Polling, with the thread given back to the pool between polls.
+        while spinUntil.map({ ContinuousClock.now < $0 }) ?? true {
+            if sub.stopping.load(ordering: .acquiring) || segment.isRemoved { return false }
+            if rbus_wait_has_data(c) != 0 { return true }
+            await Task.yield()
+        }
+        if sub.stopping.load(ordering: .acquiring) { return false }
+        return await waiter.waitForData(consumer: c, id: sub.id)
+    }
+
+    private static let hasSpareCPU = ProcessInfo.processInfo.activeProcessorCount > 1
+
+    // MARK: Stats, flush, close
+
+    public func stats() async -> EventBusStats {
+        var total = state.withLock { s -> EventBusStats in
+            var t = s.retired
+            for sub in s.subscriptions.values {
+                sub.add(into: &t)
+                t.queuedEvents += sub.queued.load(ordering: .relaxed)
+            }
+            t.activeHandlers = s.subscriptions.count
+            return t
+        }
+        for si in 0..<segment.streams { total.totalEventsPublished &+= rbus_stream_published(segment.bus, UInt32(si)) }
+        return total
+    }
+
+    /// Returns when every event committed on the bus before the call has been handled by this bus
+    /// object's subscriptions, and every gating consumer of other processes that is attached at the call
+    /// has committed past this object's stream's tail.
+    /// - Throws: ``EventBusError/timedOut(_:)`` after `options.flushTimeout`;
+    ///   ``EventBusError/wouldDeadlock(_:)`` when called from a handler that has events to handle.
+    public func flush() async throws {
+        let b = segment.bus
+        let tails = (0..<segment.streams).map { rbus_stream_tail(b, UInt32($0)) }
+        let subs = state.withLock { Array($0.subscriptions.values) }
+        if let me = SubscriptionContext.current, let mine = subs.first(where: { $0.id == me }), !mine.hasHandled(upTo: tails) {
+            throw EventBusError.wouldDeadlock("flush() called from a handler would wait for that handler")
+        }
+        let ours = Set(subs.map(\.slot))
+        let stream = publishing.withLock { $0.writer?.stream }
+        var remote: [UInt32] = []
+        if stream != nil {
+            for j in 0..<UInt32(segment.consumerSlots) where !ours.contains(Int(j)) {
+                if rbus_slot_mode(b, j) == UInt32(RBUS_MODE_GATING), rbus_slot_alive(b, j) == 1 { remote.append(j) }
+            }
+        }
+        let deadline = ContinuousClock.now + options.flushTimeout
+        var pause = Duration.microseconds(20)
+        while true {
+            let localDone = subs.allSatisfy { $0.ended.load(ordering: .acquiring) || $0.hasHandled(upTo: tails) }
+            let remoteDone = stream.map { si in
+                remote.allSatisfy { j in rbus_slot_cursor(b, j, UInt32(si)) >= tails[si] || rbus_slot_alive(b, j) != 1 }
+            } ?? true
+            if localDone && remoteDone { return }
+            if segment.isRemoved { throw EventBusError.publishError("bus '\(name)' was removed") }
+            if ContinuousClock.now > deadline {
+                throw EventBusError.timedOut("flush of bus '\(name)' after \(options.flushTimeout)")
+            }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(1))
+        }
+    }
+
+    /// Drains (flush), ends every subscription, releases this object's stream and consumer slots, and
+    /// stops the bus thread. The bus itself persists until ``remove(name:)``.
+    public func close() async {
+        let wasOpen = state.withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
+        guard wasOpen else { return }
+        try? await flush()
+        let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
+            p.closed = true
+            defer { p.queue.removeAll() }
+            return p.queue
+        }
+        for c in queued { c.resume() }
+        let (subs, tasks) = state.withLock { s in (Array(s.subscriptions.values), Array(s.tasks)) }
+        for sub in subs { sub.stop(waiter: waiter) }
+        let me = SubscriptionContext.current
+        for (id, task) in tasks where id != me { await task.value }
+        waiter.stop()
+        publishing.withLock { p in
+            p.writer?.close()
+            p.writer = nil
+        }
+    }
+}

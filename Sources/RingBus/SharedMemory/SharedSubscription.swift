@@ -1,0 +1,179 @@
+// SharedSubscription.swift: one subscription of a SharedMemoryEventBus: a consumer slot of the bus,
+// read by one task that passes over records of other topics (by the header's hash, then the bytes),
+// decodes matching ones into Events, runs the handler, and (gating) commits each stream's cursor only
+// after the handler is done with the events below it.
+//
+// Who touches what: the consumer (`reader.c`) belongs to the subscription's task; the bus thread reads
+// its cursors only while that task is suspended in its wait. The atomics below are what other tasks
+// (flush, stats, cancel) read or set.
+
+internal import CRingBus
+import Synchronization
+
+/// Process-wide subscription ids for shared-memory buses, from 2^62 up: never equal to an in-process
+/// bus's ids, so `SubscriptionContext` cannot confuse a handler of one bus with one of another.
+private let nextSharedSubscriptionID = Atomic<UInt64>(1 << 62)
+
+final class SharedSubscription: @unchecked Sendable { // see the header for who touches what
+    let id: UInt64
+    /// `nil`: every topic.
+    let filters: [TopicFilter]?
+    let reader: StreamReader
+    let gating: Bool
+    /// Events taken off the ring per batch before they are handled: the config's `bufferSize`.
+    let batchLimit: Int
+    /// Gating: commit a stream's cursor after this many handled events of it (1: after each).
+    let commitBatch: Int
+    let streams: Int
+    let counters = SubscriptionCounters()
+    /// Events taken off the ring and not yet handled.
+    let queued = Atomic<Int>(0)
+    /// Lossy events lost to laps, and events missed (eviction, late join), as the consumer counted them.
+    let lapped = Atomic<UInt64>(0)
+    let missed = Atomic<UInt64>(0)
+    let undecodable = Atomic<UInt64>(0)
+    /// Set (release) by `stop`; the task checks it (acquire) before each event.
+    let stopping = Atomic<Bool>(false)
+    /// Set (release) once the task has closed the consumer and will touch nothing again.
+    let ended = Atomic<Bool>(false)
+    /// Per stream: every record below this position is handled or was passed over (release by the
+    /// task after the handler returned; acquire by flush).
+    private let handled: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Per stream, after resuming the place of a durable owner that died: how many more events to mark
+    /// `redelivered` (task only).
+    private var redeliveries: [Int]
+
+    /// One event taken off the ring, with where it lies, so the cursor can be committed past it (or the
+    /// reader moved back to it) later.
+    struct Taken {
+        var event: Event
+        let stream: UInt32
+        let position: UInt64
+        let nextPosition: UInt64
+        let sequence: UInt64
+    }
+
+    init(segment: SharedSegment, filters: [TopicFilter]?, gating: Bool, durableName: String?, start: StartPosition,
+         batchLimit: Int, commitBatch: Int) throws(SegmentError)
+    {
+        id = nextSharedSubscriptionID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.filters = filters
+        self.gating = gating
+        self.batchLimit = max(1, batchLimit)
+        self.commitBatch = max(1, commitBatch)
+        reader = try StreamReader(segment: segment, mode: gating ? .gating : .lossy, durableName: durableName,
+                                  start: start)
+        streams = segment.streams
+        handled = .allocate(capacity: streams)
+        for si in 0..<streams {
+            (handled + si).initialize(to: Atomic(rbus_consumer_position(reader.c, UInt32(si))))
+        }
+        redeliveries = Array(repeating: reader.previousOwnerDied ? self.commitBatch : 0, count: streams)
+    }
+
+    deinit {
+        handled.deinitialize(count: streams)
+        handled.deallocate()
+    }
+
+    /// The consumer slot this subscription holds.
+    var slot: Int { reader.slot }
+
+    /// True once every record below `tails` (one per stream) is handled or passed over.
+    func hasHandled(upTo tails: [UInt64]) -> Bool {
+        for si in 0..<streams where handled[si].load(ordering: .acquiring) < tails[si] { return false }
+        return true
+    }
+
+    /// Asks the task to end before its next event (it then closes the consumer).
+    func stop(waiter: BusWaiter) {
+        stopping.store(true, ordering: .releasing)
+        waiter.cancelWait(id: id)
+    }
+
+    // MARK: The subscription's task only
+
+    /// Reads up to `batchLimit` matching events into `batch`, never waiting. Records of other topics
+    /// are passed over; bodies that are not events are counted in `undecodable` and skipped.
+    func read(into batch: inout [Taken], incarnation: UInt64) {
+        let c = reader.c
+        var v = rbus_event_view()
+        while batch.count < batchLimit {
+            let s = rbus_consumer_next(c, &v)
+            if s == RBUS_EMPTY { break }
+            guard s == RBUS_OK else {
+                if s == RBUS_E_CORRUPT { continue } // counted by the consumer; the cursor moved past it
+                break // forked: the handle is unusable in this process
+            }
+            let topic = UnsafeRawBufferPointer(start: v.topic, count: Int(v.topic_len))
+            if let filters, !filters.contains(where: { $0.matches(topicBytes: topic, hash: v.topic_hash) }) { continue }
+            let identity = EventIdentity(incarnation: incarnation, stream: Int(v.stream), sequence: v.sequence)
+            let body = UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len))
+            guard var event = try? EventRecord.decode(topic: topic, body: body, identity: identity) else {
+                undecodable.add(1, ordering: .relaxed)
+                continue
+            }
+            let si = Int(v.stream)
+            if redeliveries[si] > 0 {
+                redeliveries[si] -= 1
+                event.redelivered = true
+            }
+            batch.append(Taken(event: event, stream: v.stream, position: v.position, nextPosition: v.next_position,
+                               sequence: v.sequence))
+        }
+    }
+
+    /// After `taken`'s handler returned: records it as handled and, for a gating subscription, commits
+    /// its stream's cursor past it once `commitBatch` events of that stream are handled.
+    func handledOne(_ taken: Taken, sinceCommit: inout [Int]) {
+        let si = Int(taken.stream)
+        if gating {
+            sinceCommit[si] += 1
+            if sinceCommit[si] >= commitBatch {
+                sinceCommit[si] = 0
+                rbus_consumer_commit_at(reader.c, taken.stream, taken.nextPosition, taken.sequence &+ 1)
+            }
+        }
+        handled[si].store(taken.nextPosition, ordering: .releasing)
+    }
+
+    /// Everything read so far is handled (or passed over): commits every stream's cursor at the read
+    /// position and publishes the counters.
+    func handledAllRead() {
+        let c = reader.c
+        rbus_consumer_commit(c)
+        for si in 0..<streams { handled[si].store(rbus_consumer_position(c, UInt32(si)), ordering: .releasing) }
+        publishCounters()
+    }
+
+    /// Stopping with events read but not handled: moves each stream's read position back to its first
+    /// unhandled event, so closing commits only what was handled (and a durable name resumes there).
+    func unread(_ rest: ArraySlice<Taken>) {
+        var moved = Set<UInt32>()
+        for t in rest where moved.insert(t.stream).inserted {
+            rbus_consumer_reposition(reader.c, t.stream, t.position, t.sequence)
+        }
+    }
+
+    func publishCounters() {
+        let c = reader.c
+        lapped.store(c.pointee.dropped, ordering: .relaxed)
+        missed.store(c.pointee.missed, ordering: .relaxed)
+    }
+
+    /// Closes the consumer (committing the read position) and marks the subscription ended.
+    func end() {
+        publishCounters()
+        reader.close()
+        queued.store(0, ordering: .relaxed)
+        ended.store(true, ordering: .releasing)
+    }
+
+    /// Adds this subscription's counters to `s`.
+    func add(into s: inout EventBusStats) {
+        counters.add(into: &s)
+        s.dropped &+= lapped.load(ordering: .relaxed)
+        s.missed &+= missed.load(ordering: .relaxed)
+        s.undecodable &+= undecodable.load(ordering: .relaxed)
+    }
+}
