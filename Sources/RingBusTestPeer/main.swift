@@ -14,6 +14,7 @@
 //   sleepy BUS EVENTS TIMEOUT_S                              block-waiting consumer, reports latencies
 //   alloc-produce BUS WARM COUNT SIZE                        zero-copy batches of 16 (claim, fill, commit);
 //                                                            reports heap allocations over the last COUNT
+//   bus-sub, bus-pub                                         the EventBus API: see BusModes.swift
 //   alloc-consume BUS WARM COUNT TIMEOUT_S                   gating reader polling borrowed views; reports
 //                                                            heap allocations over events WARM..<WARM+COUNT
 
@@ -21,6 +22,8 @@ import CRingBus
 import Glibc
 import PeerAllocCounter
 import RingBus
+import Dispatch
+import Synchronization
 
 func fail(_ code: Int32, _ message: String) -> Never {
     let line = "RingBusTestPeer: \(message)\n"
@@ -58,6 +61,17 @@ func checkPayload(_ p: UnsafeRawBufferPointer) -> Bool {
 }
 
 let args = CommandLine.arguments
+if args.count >= 2, busModes.contains(args[1]) {
+    // The EventBus modes are async: run them on the pool and block this (main, non-pool) thread.
+    let status = Atomic<Int32>(0)
+    let finished = DispatchSemaphore(value: 0)
+    Task.detached {
+        status.store(await runBusMode(args), ordering: .relaxed)
+        finished.signal()
+    }
+    finished.wait()
+    exit(status.load(ordering: .relaxed))
+}
 guard args.count >= 3 else { fail(2, "usage: RingBusTestPeer MODE BUS ...") }
 let mode = args[1]
 let busName = args[2]

@@ -329,6 +329,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                     sub.unread(batch[i...])
                     break reading
                 }
+                sub.willHandle(batch[i])
                 await deliver(batch[i].event, to: handler, counters: sub.counters)
                 sub.queued.store(batch.count - i - 1, ordering: .relaxed)
                 sub.handledOne(batch[i], sinceCommit: &sinceCommit)
@@ -337,6 +338,16 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             sub.handledAllRead()
         }
         sub.end()
+    }
+
+    /// Called from a handler of this bus: the per-stream positions at which a subscription resumed with
+    /// `start: .positions(…)` delivers neither the event being handled nor any before it. Store it
+    /// atomically with the handler's effect (one `write`, one transaction) and resume from it after a
+    /// crash: the effects are then applied exactly once (Docs/GUARANTEES.md). `nil` outside a handler of
+    /// this bus.
+    public func resumePoint() -> [UInt64]? {
+        guard let me = SubscriptionContext.current, let sub = state.withLock({ $0.subscriptions[me] }) else { return nil }
+        return sub.resumePoint()
     }
 
     /// Runs the handler once; with at-least-once or exactly-once, retries and dead-letters on failure.

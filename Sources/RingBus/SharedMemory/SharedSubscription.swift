@@ -42,6 +42,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     /// Per stream, after resuming the place of a durable owner that died: how many more events to mark
     /// `redelivered` (task only).
     private var redeliveries: [Int]
+    /// The event being handled: its stream and the position just past it (task only).
+    private(set) var inHandler: (stream: Int, nextPosition: UInt64)?
 
     /// One event taken off the ring, with where it lies, so the cursor can be committed past it (or the
     /// reader moved back to it) later.
@@ -85,6 +87,17 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
         return true
     }
 
+    /// Where to resume so that the event being handled and everything before it are not delivered
+    /// again: per stream, past every handled event, and past the one in the handler. Called from the
+    /// handler (the subscription's own task).
+    func resumePoint() -> [UInt64] {
+        var positions = (0..<streams).map { handled[$0].load(ordering: .acquiring) }
+        if let (si, next) = inHandler { positions[si] = max(positions[si], next) }
+        return positions
+    }
+
+    func willHandle(_ taken: Taken) { inHandler = (Int(taken.stream), taken.nextPosition) }
+
     /// Asks the task to end before its next event (it then closes the consumer).
     func stop(waiter: BusWaiter) {
         stopping.store(true, ordering: .releasing)
@@ -126,6 +139,7 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     /// After `taken`'s handler returned: records it as handled and, for a gating subscription, commits
     /// its stream's cursor past it once `commitBatch` events of that stream are handled.
     func handledOne(_ taken: Taken, sinceCommit: inout [Int]) {
+        inHandler = nil
         let si = Int(taken.stream)
         if gating {
             sinceCommit[si] += 1

@@ -1,0 +1,174 @@
+// SharedMemoryBusTests.swift: what the shared-memory bus does beyond the conformance suite, in one
+// process: back-pressure by its rings, lossy laps counted, wouldDeadlock on a ring its own handler
+// holds, durable names (exclusive, resumed), removal, and a hostile segment. Cross-process behaviour
+// is in MultiProcessTests. Every test uses its own bus and removes it.
+
+import Foundation
+@testable import RingBus
+import Synchronization
+import Testing
+
+/// A bus with small rings (4 KiB: a few dozen events) so that tests can fill them.
+private func smallBus(_ guarantee: DeliveryGuarantee, bufferSize: Int = 100) throws -> SharedMemoryEventBus {
+    var options = SharedMemoryBusOptions()
+    options.segment.streams = 2
+    options.segment.capacity = 4096
+    options.segment.maxEventSize = 512
+    return try SharedMemoryEventBus(name: uniqueBusName("shm"), config: config {
+        $0.deliveryGuarantee = guarantee
+        $0.bufferSize = bufferSize
+    }, options: options)
+}
+
+/// Waits (with a deadline) until `condition` holds.
+private func eventually(_ condition: () async -> Bool) async -> Bool {
+    let end = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < end {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return false
+}
+
+@Suite("shared-memory bus")
+struct SharedMemoryBusTests {
+    @Test("at-least-once: a full ring makes publish wait for the handler; nothing is lost, order kept")
+    func ringBackPressure() async throws {
+        let bus = try smallBus(.atLeastOnce, bufferSize: 4)
+        let gate = Gate()
+        let seen = Mutex([Int64]())
+        try await bus.subscribe(toTopics: ["bp"], ClosureHandler { e in
+            await gate.wait()
+            seen.withLock { $0.append(e.payload.intValue!) }
+        })
+        let publisher = Task { for i in 0..<300 { try await bus.publish(Event(topic: "bp", payload: .int(Int64(i)))) } }
+        // The ring holds 4 KiB (under 60 of these records); the publisher must stop well short of 300.
+        #expect(await eventually { bus.segment.snapshot().streams.contains { $0.fullEvents > 0 } })
+        let stuckAt = await bus.stats().totalEventsPublished
+        #expect(stuckAt < 100)
+        gate.release()
+        try await publisher.value
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        #expect(seen.withLock { $0 } == (0..<300).map(Int64.init))
+        let s = await bus.stats()
+        #expect(s.totalEventsPublished == 300 && s.totalEventsDelivered == 300 && s.dropped == 0)
+        #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("at-most-once: a stuck handler never slows the publisher; what it loses is counted")
+    func lossyLaps() async throws {
+        let bus = try smallBus(.atMostOnce, bufferSize: 4)
+        let gate = Gate()
+        let seen = Mutex([Int64]())
+        try await bus.subscribe(toTopics: ["lap"], ClosureHandler { e in
+            await gate.wait()
+            seen.withLock { $0.append(e.payload.intValue!) }
+        })
+        for i in 0..<1000 { try await bus.publish(Event(topic: "lap", payload: .int(Int64(i)))) }
+        gate.release()
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        let got = seen.withLock { $0 }
+        let s = await bus.stats()
+        #expect(s.totalEventsPublished == 1000)
+        #expect(s.dropped > 0, "1000 events through a 4 KiB ring past a stuck handler must lap it")
+        #expect(UInt64(got.count) + s.dropped == 1000, "every event is delivered or counted as dropped")
+        #expect(got == got.sorted() && Set(got).count == got.count)
+        #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("a handler publishing into a ring its own subscription holds full gets wouldDeadlock")
+    func wouldDeadlockOnOwnRing() async throws {
+        let bus = try smallBus(.atLeastOnce, bufferSize: 1)
+        let gate = Gate()
+        let outcome = Mutex<String?>(nil)
+        try await bus.subscribe(toTopics: ["loop"], ClosureHandler { e in
+            guard e.payload == "first" else { return }
+            await gate.wait() // the test fills the ring meanwhile
+            do {
+                try await bus.publish(Event(topic: "loop", payload: "again"))
+                outcome.withLock { $0 = "published" }
+            } catch { outcome.withLock { $0 = "\(error)" } }
+        })
+        try await bus.publish(Event(topic: "loop", payload: "first"))
+        let filler = Task { for _ in 0..<200 { try await bus.publish(Event(topic: "loop", payload: "fill")) } }
+        #expect(await eventually { bus.segment.snapshot().streams.contains { $0.fullEvents > 0 } })
+        gate.release()
+        try await filler.value
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        #expect(outcome.withLock { $0 }?.hasPrefix("Would deadlock") == true)
+        #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("a payload over the bus's maximum event size is refused, typed, and nothing is committed")
+    func payloadTooLarge() async throws {
+        let bus = try smallBus(.atMostOnce)
+        await #expect(throws: EventBusError.self) {
+            try await bus.publish(Event(topic: "big", payload: .string(String(repeating: "x", count: 600))))
+        }
+        do {
+            try await bus.publish(Event(topic: "big", payload: .string(String(repeating: "x", count: 600))))
+        } catch let EventBusError.payloadTooLarge(size, limit) {
+            #expect(size > 600 && limit == 512)
+        }
+        #expect(await bus.stats().totalEventsPublished == 0)
+        #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("durable names: exclusive while in use; resumed after a clean close with nothing repeated")
+    func durableNames() async throws {
+        let bus = try smallBus(.atLeastOnce)
+        let first = Recorder()
+        let sub = try await bus.subscribe(toTopics: ["d"], durableName: "billing", first)
+        let other = try SharedMemoryEventBus(name: bus.name, config: bus.config, options: bus.options)
+        await #expect(throws: SegmentError.durableNameInUse(bus: bus.name, name: "billing")) {
+            try await other.subscribe(toTopics: ["d"], durableName: "billing", Recorder())
+        }
+        for i in 0..<5 { try await bus.publish(Event(topic: "d", payload: .int(Int64(i)))) }
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        await sub.cancel()
+        // Published while nobody holds the name: the name's place gates them, so none is lost.
+        for i in 5..<10 { try await other.publish(Event(topic: "d", payload: .int(Int64(i)))) }
+        let second = Recorder()
+        try await other.subscribe(toTopics: ["d"], durableName: "billing", second)
+        #expect(await flushed(other), "flush did not return within its deadline")
+        #expect(first.events.map { $0.payload.intValue! } == Array(0..<5))
+        #expect(second.events.map { $0.payload.intValue! } == Array(5..<10))
+        #expect(second.events.allSatisfy { !$0.redelivered })
+        #expect(await closed(other), "close did not return within its deadline")
+        #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("removing the bus ends its subscriptions and fails later publishes")
+    func removal() async throws {
+        let bus = try smallBus(.atMostOnce)
+        let stream = try await bus.subscribe(to: ">")
+        try SharedMemoryEventBus.remove(name: bus.name)
+        let ended = await finishes {
+            var it = stream.makeAsyncIterator()
+            while await it.next() != nil {}
+        }
+        #expect(ended, "the subscription did not end after the bus was removed")
+        await #expect(throws: EventBusError.self) { try await bus.publish(Event(topic: "x", payload: nil)) }
+        #expect(await finishes { await bus.close() })
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.\(bus.name)"))
+    }
+
+    @Test("a hostile segment (garbage, or another layout) is refused with a typed error, never a crash")
+    func hostileSegment() throws {
+        let name = uniqueBusName("hostile")
+        let path = "/dev/shm/ringbus.\(name)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for bytes in [Data(count: 8192), Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31) }), Data()] {
+            FileManager.default.createFile(atPath: path, contents: bytes, attributes: [.posixPermissions: 0o600])
+            #expect {
+                _ = try SharedMemoryEventBus(name: name)
+            } throws: { error in
+                guard let e = error as? SegmentError else { return false }
+                switch e {
+                case .incompatibleLayout(let bus, _), .corrupt(let bus, _): return bus == name
+                default: return false
+                }
+            }
+        }
+    }
+}
