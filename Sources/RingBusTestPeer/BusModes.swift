@@ -9,9 +9,12 @@
 //       from the resume point on the file's last line (exactly-once), else from the durable name's
 //       committed place (or the latest event). DELAY_US: the handler works that long per event first
 //       (so a kill lands in the middle of a batch). Ends with {"handled":…}; exit 4 on timeout.
-//   bus-pub BUS GUARANTEE TOPIC FROM COUNT [KEYS(0|1)] [PRODUCER]
+//   bus-pub BUS GUARANTEE TOPIC FROM COUNT [KEYS(0|1)] [PRODUCER|-] [ATTEMPTS|-] [DELAY_US]
 //       publishes payloads FROM..<FROM+COUNT (idempotency key "k<n>" with KEYS=1, durable producer name
-//       PRODUCER), flushes, prints {"published":…,"stream":…}.
+//       PRODUCER), flushes, prints {"published":…,"stream":…}. With ATTEMPTS, a file: each n is
+//       appended (one write) before its publish, and a restarted run starts again at the last n
+//       attempted (the application retrying a publish it cannot know was committed). DELAY_US: a
+//       pause before each publish.
 
 import Foundation
 import Glibc
@@ -29,8 +32,10 @@ func runBusMode(_ args: [String]) async -> Int32 {
     }
     var config = EventBusConfig()
     config.deliveryGuarantee = guarantee
+    var options = SharedMemoryBusOptions()
+    if args[1] == "bus-pub" { options.producerName = arg(8) }
     do {
-        let bus = try SharedMemoryEventBus(name: args[2], config: config)
+        let bus = try SharedMemoryEventBus(name: args[2], config: config, options: options)
         switch args[1] {
         case "bus-sub": return try await subscribe(bus, args, arg)
         default: return try await publish(bus, args, arg)
@@ -104,9 +109,23 @@ private func subscribe(_ bus: SharedMemoryEventBus, _ args: [String], _ arg: (In
 private func publish(_ bus: SharedMemoryEventBus, _ args: [String], _ arg: (Int) -> String?) async throws -> Int32 {
     guard args.count >= 7, let from = Int64(args[5]), let count = Int64(args[6]) else { return 2 }
     let keyed = arg(7) == "1"
-    if let producer = arg(8) { _ = producer } // reserved: durable producer names are set through options
+    let attempts = arg(9)
+    let delay = arg(10).flatMap { UInt32($0) } ?? 0
+    var first = from
+    var fd: Int32 = -1
+    if let attempts {
+        if let text = try? String(contentsOfFile: attempts, encoding: .utf8),
+           let last = text.split(separator: "\n").last.flatMap({ Int64($0) }) { first = last }
+        fd = open(attempts, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        guard fd >= 0 else { return 3 }
+    }
     var last = EventIdentity.unassigned
-    for n in from..<(from + count) {
+    for n in first..<(from + count) {
+        if delay > 0 { usleep(delay) }
+        if fd >= 0 {
+            let line = "\(n)\n"
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+        }
         last = try await bus.publish(Event(topic: args[4], payload: .int(n), idempotencyKey: keyed ? "k\(n)" : nil))
     }
     try await bus.flush()

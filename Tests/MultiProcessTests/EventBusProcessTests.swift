@@ -111,4 +111,29 @@ struct EventBusProcessTests {
         let seen = effects(out).map(\.n)
         #expect(seen == Array(0..<total), "each event's effect exactly once, in order (\(seen.count) effects, \(kills) kills)")
     }
+
+    @Test("exactly-once: a publisher killed 100 times, retrying its last publish by idempotency key, commits each event once")
+    func publisherKillsWithIdempotencyKeys() async throws {
+        let bus = try ProcessTestBus("eopub", streams: 2, capacity: 1 << 20, consumers: 8)
+        let attempts = NSTemporaryDirectory() + "ringbus-eopub-\(getpid()).txt"
+        defer { unlink(attempts) }
+        let total = 2000
+        let args = ["bus-pub", bus.name, "eo", "t.n", "0", "\(total)", "1", "pub-durable", attempts, "100"]
+        for _ in 0..<killsPerScenario {
+            let p = try Peer(args)
+            usleep(UInt32.random(in: 5_000...25_000))
+            p.kill9()
+            p.wait()
+        }
+        #expect(try Peer(args).wait() == 0, "the last publisher run did not finish")
+        // Every committed event is still in the ring (1 MiB holds them all): read them back.
+        let reader = try StreamReader(segment: bus.segment, mode: .lossy, start: .earliest)
+        var committed: [Int64] = []
+        while reader.poll(max: 4096, { (v: borrowing RecordView) in
+            let e = try? EventRecord.decode(topic: v.topic, body: v.payload, identity: .unassigned)
+            committed.append(e?.payload.intValue ?? -1)
+        }) > 0 {}
+        reader.close()
+        #expect(committed == (0..<Int64(total)).map { $0 }, "\(committed.count) committed for \(total) events")
+    }
 }

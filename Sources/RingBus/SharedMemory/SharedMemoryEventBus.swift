@@ -57,7 +57,9 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     private struct Publishing {
         var writer: StreamWriter?
         var lastTopic: PreparedTopic?
-        var dedupe: [String: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
+        /// Exactly-once: idempotency keys (by their 64-bit hash, as stored in record headers) committed
+        /// on this object's stream within the dedupe window.
+        var dedupe: [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
         /// True while a publisher waits for room with the writer: others queue in `queue`.
         var busy = false
         var queue: [CheckedContinuation<Void, Never>] = []
@@ -151,10 +153,16 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                 return .success(.queued)
             }
             if segment.isRemoved { return .failure(.publishError("bus '\(name)' was removed")) }
+            let writer: StreamWriter
+            if let w = p.writer { writer = w } else {
+                writer = try openWriter()
+                p.writer = writer
+                if exactlyOnce { p.dedupe = try keysCommitted(on: writer.stream) }
+            }
             let now: ContinuousClock.Instant? = exactlyOnce && key != nil ? .now : nil
-            if let key, let now, let prior = p.dedupe[key], now - prior.at < window { return .success(.committed(prior.identity)) }
-            let writer = try p.writer ?? openWriter()
-            p.writer = writer
+            if let keyHash, let now, let prior = p.dedupe[keyHash], now - prior.at < window {
+                return .success(.committed(prior.identity))
+            }
             let topic: PreparedTopic
             if let last = p.lastTopic, last.string == event.topic { topic = last } else {
                 do { topic = try PreparedTopic(event.topic) } catch { return .failure(.invalidTopic("\(error)")) }
@@ -172,9 +180,9 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             switch result {
             case .published(let sequence):
                 let identity = EventIdentity(incarnation: segment.incarnation, stream: writer.stream, sequence: sequence)
-                if let key, let now {
+                if let keyHash, let now {
                     if p.dedupe.count > 100_000 { p.dedupe = p.dedupe.filter { now - $0.value.at < window } }
-                    p.dedupe[key] = (identity, now)
+                    p.dedupe[keyHash] = (identity, now)
                 }
                 return .success(.committed(identity))
             case .full:
@@ -195,6 +203,31 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         } catch {
             throw EventBusError.publishError(error.description)
         }
+    }
+
+    /// Exactly-once, when this object takes its stream: the idempotency keys already committed on it
+    /// within the dedupe window and still in the ring (a restarted publisher with a durable producer
+    /// name gets its stream back, and a retried publish of a key its previous run committed is not
+    /// committed again). Read with a lossy reader from the earliest record; never slows anyone.
+    private func keysCommitted(on stream: Int) throws -> [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] {
+        let reader: StreamReader
+        do { reader = try StreamReader(segment: segment, mode: .lossy, start: .earliest) } catch {
+            throw EventBusError.publishError("reading the committed idempotency keys: \(error)")
+        }
+        defer { reader.close() }
+        var keys: [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
+        let now = ContinuousClock.now
+        let wallNow = UInt64(max(0, Date().timeIntervalSince1970 * 1e9))
+        let window = config.dedupeWindow
+        let incarnation = segment.incarnation
+        while reader.poll(max: 4096, { (v: borrowing RecordView) in
+            guard v.stream == stream, let key = v.key else { return }
+            let wall = segment.wallClockNanoseconds(ticks: v.timestampTicks)
+            let age = Duration.nanoseconds(Int64(clamping: wallNow > wall ? wallNow - wall : 0))
+            guard age < window else { return }
+            keys[key] = (EventIdentity(incarnation: incarnation, stream: stream, sequence: v.sequence), now - age)
+        }) > 0 {}
+        return keys
     }
 
     /// When the calling task is the handler of a gating subscription of this bus whose own uncommitted
