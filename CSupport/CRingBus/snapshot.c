@@ -90,3 +90,8 @@ uint32_t rbus_slot_mode(const rbus_bus *b, uint32_t j) {
     if (j >= b->consumers) return 0;
     return atomic_load_explicit(RBUS_A32(&rbus_bus_slot(b, j)->mode), memory_order_relaxed);
 }
+
+uint64_t rbus_stream_evictions(const rbus_bus *b, uint32_t i) {
+    if (i >= b->streams) return 0;
+    return atomic_load_explicit(RBUS_A64(&rbus_bus_stream(b, i)->evictions), memory_order_relaxed);
+}

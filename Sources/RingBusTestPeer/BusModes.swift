@@ -8,7 +8,7 @@
 //       "n r p0,p1,...\n" (payload, redelivered, resume point) appended to the file. RESUME=1 starts
 //       from the resume point on the file's last line (exactly-once), else from the durable name's
 //       committed place (or the latest event). DELAY_US: the handler works that long per event first
-//       (so a kill lands in the middle of a batch). Ends with {"handled":…}; exit 4 on timeout.
+//       (so a kill lands in the middle of a batch). Ends with {"handled":…,"missed":…}; exit 4 on timeout.
 //   bus-pub BUS GUARANTEE TOPIC FROM COUNT [KEYS(0|1)] [PRODUCER|-] [ATTEMPTS|-] [DELAY_US]
 //       publishes payloads FROM..<FROM+COUNT (idempotency key "k<n>" with KEYS=1, durable producer name
 //       PRODUCER), flushes, prints {"published":…,"stream":…}. With ATTEMPTS, a file: each n is
@@ -101,8 +101,9 @@ private func subscribe(_ bus: SharedMemoryEventBus, _ args: [String], _ arg: (In
     while !done.load(ordering: .acquiring) && ContinuousClock.now < deadline {
         try? await Task.sleep(for: .milliseconds(1))
     }
+    let stats = await bus.stats()
     await bus.close()
-    say("{\"handled\":\(handled.load(ordering: .relaxed))}")
+    say("{\"handled\":\(handled.load(ordering: .relaxed)),\"missed\":\(stats.missed)}")
     return done.load(ordering: .acquiring) ? 0 : 4
 }
 

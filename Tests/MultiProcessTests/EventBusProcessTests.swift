@@ -136,4 +136,48 @@ struct EventBusProcessTests {
         reader.close()
         #expect(committed == (0..<Int64(total)).map { $0 }, "\(committed.count) committed for \(total) events")
     }
+
+    @Test("a dead durable subscriber keeps its place for the grace, then is evicted, announced on $sys.evicted, and learns what it missed")
+    func eviction() async throws {
+        let grace = Duration.milliseconds(300)
+        let bus = try ProcessTestBus("evict", streams: 2, capacity: 4096, consumers: 8, grace: grace)
+        let args = ["bus-sub", bus.name, "alo", "t.>", "count:1", "\(Int(testDeadline))", "late"]
+        let first = try Peer(args)
+        #expect(first.waitForLine(containing: "ready"))
+        first.kill9()
+        first.wait()
+        let listener = try SharedMemoryEventBus(name: bus.name) // at-most-once: never holds the ring
+        let announced = LockedBox([Event]())
+        try await listener.subscribe(toTopics: ["$sys.>"], ClosureHandler { e in announced.mutate { $0.append(e) } })
+        var config = EventBusConfig()
+        config.deliveryGuarantee = .atLeastOnce
+        let publisher = try SharedMemoryEventBus(name: bus.name, config: config)
+        let started = ContinuousClock.now
+        for n in 0..<300 { try await publisher.publish(Event(topic: "t.n", payload: .int(Int64(n)))) } // 4 KiB holds < 60
+        #expect(ContinuousClock.now - started >= grace, "the dead subscriber's place was kept for its grace")
+        let late = publisher.segment.snapshot().consumers.first { $0.durableName == "late" }
+        #expect(late?.state == .evicted && (late?.evictions ?? 0) >= 1)
+        let end = ContinuousClock.now + .seconds(testDeadline)
+        while !announced.value.contains(where: { $0.topic == "$sys.evicted" }) && ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(announced.value.first { $0.topic == "$sys.evicted" }?.payload["name"] == "late")
+        // It comes back: it resumes and counts what went by while it was evicted.
+        let back = try Peer(args)
+        #expect(back.waitForLine(containing: "ready"))
+        try await publisher.publish(Event(topic: "t.n", payload: 300))
+        #expect(back.wait() == 0)
+        #expect((back.result["missed"] ?? 0) > 0, "the returning subscriber was told what it missed")
+        await publisher.close()
+        await listener.close()
+    }
+}
+
+/// A value behind a lock, for handlers that record what they saw.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }

@@ -46,6 +46,8 @@ rbus_status rbus_snapshot_consumer(const rbus_bus *b, uint32_t j, rbus_consumer_
 uint64_t rbus_stream_tail(const rbus_bus *b, uint32_t i);
 /* Events committed on stream `i` (relaxed: a counter). */
 uint64_t rbus_stream_published(const rbus_bus *b, uint32_t i);
+/* Gating consumers evicted by stream `i`'s producers (relaxed: a counter). */
+uint64_t rbus_stream_evictions(const rbus_bus *b, uint32_t i);
 /* Slot `j`'s committed cursor on stream `i` (acquire: pairs with the consumer's G1 release). */
 uint64_t rbus_slot_cursor(const rbus_bus *b, uint32_t j, uint32_t i);
 /* Slot `j`'s mode word as stored (RBUS_MODE_*; anything else: unknown). */

@@ -64,6 +64,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         var busy = false
         var queue: [CheckedContinuation<Void, Never>] = []
         var closed = false
+        /// Evictions already announced on `$sys.evicted`, per consumer slot (its evictions counter).
+        var announced: [Int: UInt64] = [:]
     }
 
     /// Random per bus creation: the incarnation of every identity on this bus.
@@ -111,14 +113,18 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                     if resumeNow { c.resume() }
                 }
             case .mustWait(let writer, let topic):
-                // This task owns the writer (busy) until it has published or given up.
+                // This task owns the writer (busy) until it has published or given up. The bus thread
+                // rescans the gate meanwhile and evicts a dead durable consumer after its grace (G4, G5).
+                let evictionsBefore = rbus_stream_evictions(segment.bus, UInt32(writer.stream))
                 let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: body.count)
+                let evicted = rbus_stream_evictions(segment.bus, UInt32(writer.stream)) != evictionsBefore
                 let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
                     p.busy = false
                     defer { p.queue.removeAll() }
                     return p.queue
                 }
                 for c in queued { c.resume() }
+                if evicted { announceEvictions() }
                 if !room {
                     if segment.isRemoved { throw EventBusError.publishError("bus '\(name)' was removed") }
                     throw EventBusError.closed
@@ -239,6 +245,25 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         let committed = rbus_consumer_committed(sub.reader.c, UInt32(writer.stream))
         guard committed &+ UInt64(segment.capacity) < needEnd else { return nil }
         return "a handler published into a ring that its own subscription holds full (bus '\(name)')"
+    }
+
+    /// Publishes `$sys.evicted` for each durable consumer evicted since the last announcement (name,
+    /// slot, how many times it has been evicted), failing fast: an announcement never waits for room.
+    private func announceEvictions() {
+        let evicted = segment.snapshot().consumers.filter { $0.state == .evicted && $0.durableName != nil }
+        let fresh = publishing.withLock { p in
+            evicted.filter { c in
+                defer { p.announced[c.slot] = c.evictions }
+                return p.announced[c.slot] != c.evictions
+            }
+        }
+        for c in fresh {
+            let event = Event(topic: "$sys.evicted", payload: [
+                "bus": .string(name), "name": .string(c.durableName ?? ""), "slot": .int(Int64(c.slot)),
+                "evictions": .int(Int64(clamping: c.evictions)),
+            ])
+            if let body = try? EventRecord.body(of: event) { _ = try? publishNow(event, body: body, mayWait: false) }
+        }
     }
 
     /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is

@@ -134,6 +134,7 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
             batch.append(Taken(event: event, stream: v.stream, position: v.position, nextPosition: v.next_position,
                                sequence: v.sequence))
         }
+        publishCounters() // losses found while reading are visible to stats() before the batch is handled
     }
 
     /// After `taken`'s handler returned: records it as handled and, for a gating subscription, commits
