@@ -57,14 +57,39 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONBytes.appendString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                o[key]!.encode(into: &out)
+            if o.count <= 1 {
+                for (key, value) in o { Self.appendMember(key, value, to: &out) } // nothing to sort
+            } else {
+                // Sorted keys without a heap allocation: the dictionary's indices, sorted on the stack
+                // (insertion sort: objects of events are small), then each member by its index.
+                withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: o.count) { idx in
+                    var n = 0
+                    var i = o.startIndex
+                    while i != o.endIndex {
+                        var j = n
+                        let key = o[i].key
+                        while j > 0 && o[idx[j - 1]].key > key { j -= 1 }
+                        if j < n { idx.baseAddress!.advanced(by: j + 1).moveInitialize(from: idx.baseAddress!.advanced(by: j), count: n - j) }
+                        (idx.baseAddress! + j).initialize(to: i)
+                        n += 1
+                        o.formIndex(after: &i)
+                    }
+                    for k in 0..<n {
+                        if k > 0 { out.append(UInt8(ascii: ",")) }
+                        let member = o[idx[k]]
+                        Self.appendMember(member.key, member.value, to: &out)
+                    }
+                    idx.baseAddress!.deinitialize(count: n)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    private static func appendMember(_ key: String, _ value: JSONValue, to out: inout [UInt8]) {
+        JSONBytes.appendString(key, to: &out)
+        out.append(UInt8(ascii: ":"))
+        value.encode(into: &out)
     }
 
     /// Decodes one JSON document (surrounding whitespace allowed).

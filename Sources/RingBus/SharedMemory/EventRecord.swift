@@ -53,25 +53,34 @@ public enum EventRecord {
     /// The body of `event` whose payload is already encoded as `payloadJSON`.
     /// - Throws: ``EventRecordError`` when the key is longer than ``maxKeyLength``.
     public static func body(of event: Event, payloadJSON: [UInt8]) throws(EventRecordError) -> [UInt8] {
-        let key = event.idempotencyKey.map { Array($0.utf8) } ?? []
-        guard key.count <= maxKeyLength else {
-            throw EventRecordError(offset: 2, reason: "idempotency key of \(key.count) bytes exceeds \(maxKeyLength)")
-        }
         var out = [UInt8]()
-        out.reserveCapacity(fixedSize + key.count + payloadJSON.count)
-        out.append(formatVersion)
-        out.append(event.idempotencyKey == nil ? 0 : flagKey)
-        appendLittleEndian(UInt16(key.count), to: &out)
-        appendLittleEndian(UInt32(0), to: &out)
-        appendLittleEndian(UInt64(bitPattern: wallClockNanoseconds(event.timestamp)), to: &out)
-        out += key
+        out.reserveCapacity(fixedSize + (event.idempotencyKey?.utf8.count ?? 0) + payloadJSON.count)
+        try appendHeader(of: event, to: &out)
         out += payloadJSON
         return out
     }
 
-    /// The body of `event`, encoding its payload.
+    /// The body of `event`, encoding its payload in place (one array, no intermediate copy).
     public static func body(of event: Event) throws(EventRecordError) -> [UInt8] {
-        try body(of: event, payloadJSON: event.payload.encodedBytes())
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        try appendHeader(of: event, to: &out)
+        event.payload.encode(into: &out)
+        return out
+    }
+
+    /// Appends the fixed fields and the key of `event`'s body.
+    static func appendHeader(of event: Event, to out: inout [UInt8]) throws(EventRecordError) {
+        let keyCount = event.idempotencyKey?.utf8.count ?? 0
+        guard keyCount <= maxKeyLength else {
+            throw EventRecordError(offset: 2, reason: "idempotency key of \(keyCount) bytes exceeds \(maxKeyLength)")
+        }
+        out.append(formatVersion)
+        out.append(event.idempotencyKey == nil ? 0 : flagKey)
+        appendLittleEndian(UInt16(keyCount), to: &out)
+        appendLittleEndian(UInt32(0), to: &out)
+        appendLittleEndian(UInt64(bitPattern: wallClockNanoseconds(event.timestamp)), to: &out)
+        if let key = event.idempotencyKey { out.append(contentsOf: key.utf8) }
     }
 
     /// The 64-bit key stored in the record header for an idempotency key (FNV-1a 64 of its UTF-8), so
@@ -94,9 +103,17 @@ public enum EventRecord {
     public static func decode(topic: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, identity: EventIdentity)
         throws(EventRecordError) -> Event
     {
-        guard let topicText = String(validating: topic, as: UTF8.self), !topicText.isEmpty else {
+        guard !topic.isEmpty, let topicText = try? JSONParser.validUTF8(topic, at: 0) else {
             throw EventRecordError(offset: 0, reason: "the record's topic is empty or not UTF-8")
         }
+        return try decode(topicText: topicText, body: body, identity: identity)
+    }
+
+    /// ``decode(topic:body:identity:)`` for a topic the caller already validated and made a String
+    /// (a subscriber caches the last topic it saw).
+    public static func decode(topicText: String, body: UnsafeRawBufferPointer, identity: EventIdentity)
+        throws(EventRecordError) -> Event
+    {
         guard body.count >= fixedSize else {
             throw EventRecordError(offset: body.count, reason: "body of \(body.count) bytes is shorter than \(fixedSize)")
         }
@@ -119,7 +136,7 @@ public enum EventRecord {
         var key: String? = nil
         if flags & flagKey != 0 {
             let keyBytes = UnsafeRawBufferPointer(rebasing: body[fixedSize ..< fixedSize + keyLength])
-            guard let k = String(validating: keyBytes, as: UTF8.self) else {
+            guard let k = try? JSONParser.validUTF8(keyBytes, at: fixedSize) else {
                 throw EventRecordError(offset: fixedSize, reason: "the idempotency key is not UTF-8")
             }
             key = k

@@ -56,7 +56,9 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
 
     private struct Publishing {
         var writer: StreamWriter?
-        var lastTopic: PreparedTopic?
+        var lastTopic: (name: String, prepared: PreparedTopic)?
+        /// The body being published (EventRecord), reused so that encoding allocates nothing.
+        var body: [UInt8] = []
         /// Exactly-once: idempotency keys (by their 64-bit hash, as stored in record headers) committed
         /// on this object's stream within the dedupe window.
         var dedupe: [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
@@ -96,11 +98,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     @discardableResult
     public nonisolated(nonsending) func publish(_ event: consuming Event) async throws -> EventIdentity {
         let e = event
-        if let why = Topic.problem(with: e.topic, allowWildcards: false) { throw EventBusError.invalidTopic(why) }
-        let body: [UInt8]
-        do { body = try EventRecord.body(of: e) } catch { throw EventBusError.publishError(error.description) }
         while true {
-            switch try publishNow(e, body: body, mayWait: true) {
+            switch try publishNow(e, mayWait: true) {
             case .committed(let identity):
                 return identity
             case .queued:
@@ -112,11 +111,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                     }
                     if resumeNow { c.resume() }
                 }
-            case .mustWait(let writer, let topic):
+            case .mustWait(let writer, let topic, let bodyLength):
                 // This task owns the writer (busy) until it has published or given up. The bus thread
                 // rescans the gate meanwhile and evicts a dead durable consumer after its grace (G4, G5).
                 let evictionsBefore = rbus_stream_evictions(segment.bus, UInt32(writer.stream))
-                let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: body.count)
+                let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: bodyLength)
                 let evicted = rbus_stream_evictions(segment.bus, UInt32(writer.stream)) != evictionsBefore
                 let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
                     p.busy = false
@@ -137,13 +136,14 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         case committed(EventIdentity)
         /// Another publisher waits for room with the writer: wait for it, then try again.
         case queued
-        /// The ring is full: the caller now owns the writer and waits for room.
-        case mustWait(StreamWriter, PreparedTopic)
+        /// The ring is full: the caller now owns the writer and waits for room for a body of this size.
+        case mustWait(StreamWriter, PreparedTopic, Int)
     }
 
-    /// The synchronous part of a publish: dedupe, claim, copy, commit. With `mayWait` false (dead
-    /// letters) a full ring fails instead of waiting.
-    private func publishNow(_ event: Event, body: [UInt8], mayWait: Bool) throws -> PublishStep {
+    /// The synchronous part of a publish: validate, dedupe, encode the body (into a buffer reused
+    /// from publish to publish), claim, copy, commit. With `mayWait` false (dead letters) a full ring
+    /// fails instead of waiting.
+    private func publishNow(_ event: Event, mayWait: Bool) throws -> PublishStep {
         let exactlyOnce = config.deliveryGuarantee == .exactlyOnce
         let window = config.dedupeWindow
         let key = event.idempotencyKey
@@ -151,12 +151,21 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         let outcome = try publishing.withLock { p throws -> Result<PublishStep, EventBusError> in
             if p.closed { return .failure(.closed) }
             if p.busy {
-                // The writer waits for room; a handler whose own cursor holds that room must not queue.
+                // The writer waits for room for the body in `p.body`; a handler whose own uncommitted
+                // cursor holds that room must not queue behind it.
                 if let writer = p.writer, let topic = try? PreparedTopic(event.topic),
-                   let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: body.count) {
+                   let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: p.body.count) {
                     return .failure(.wouldDeadlock(why))
                 }
                 return .success(.queued)
+            }
+            // Most publishers repeat one topic: comparing a short string is cheaper than validating
+            // and hashing it again.
+            let topic: PreparedTopic
+            if let last = p.lastTopic, last.name == event.topic { topic = last.prepared } else {
+                if let why = Topic.problem(with: event.topic, allowWildcards: false) { return .failure(.invalidTopic(why)) }
+                do { topic = try PreparedTopic(event.topic) } catch { return .failure(.invalidTopic("\(error)")) }
+                p.lastTopic = (event.topic, topic)
             }
             if segment.isRemoved { return .failure(.publishError("bus '\(name)' was removed")) }
             let writer: StreamWriter
@@ -169,12 +178,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             if let keyHash, let now, let prior = p.dedupe[keyHash], now - prior.at < window {
                 return .success(.committed(prior.identity))
             }
-            let topic: PreparedTopic
-            if let last = p.lastTopic, last.string == event.topic { topic = last } else {
-                do { topic = try PreparedTopic(event.topic) } catch { return .failure(.invalidTopic("\(error)")) }
-                p.lastTopic = topic
-            }
-            let attempt = body.withUnsafeBytes { b in
+            p.body.removeAll(keepingCapacity: true)
+            do { try EventRecord.appendHeader(of: event, to: &p.body) } catch { return .failure(.publishError("\(error)")) }
+            event.payload.encode(into: &p.body)
+            let bodyCount = p.body.count
+            let attempt = p.body.withUnsafeBytes { b in
                 Result { () throws(SegmentError) in try writer.publish(topic: topic, payload: b, key: keyHash) }
             }
             let result: PublishOutcome
@@ -193,11 +201,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                 return .success(.committed(identity))
             case .full:
                 if !mayWait { return .failure(.publishError("the ring of bus '\(name)' is full")) }
-                if let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: body.count) {
+                if let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: bodyCount) {
                     return .failure(.wouldDeadlock(why))
                 }
                 p.busy = true
-                return .success(.mustWait(writer, topic))
+                return .success(.mustWait(writer, topic, bodyCount))
             }
         }
         return try outcome.get()
@@ -262,16 +270,15 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                 "bus": .string(name), "name": .string(c.durableName ?? ""), "slot": .int(Int64(c.slot)),
                 "evictions": .int(Int64(clamping: c.evictions)),
             ])
-            if let body = try? EventRecord.body(of: event) { _ = try? publishNow(event, body: body, mayWait: false) }
+            _ = try? publishNow(event, mayWait: false)
         }
     }
 
     /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is
     /// committed before the caller commits its cursor past the failed event.
     private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
-        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix),
-              let body = try? EventRecord.body(of: letter) else { return false }
-        if case .committed = try? publishNow(letter, body: body, mayWait: false) { return true }
+        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
+        if case .committed = try? publishNow(letter, mayWait: false) { return true }
         return false
     }
 
@@ -388,7 +395,13 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                     break reading
                 }
                 sub.willHandle(batch[i])
-                await deliver(batch[i].event, to: handler, counters: sub.counters)
+                // The first attempt inline (one async frame fewer per event); failures go to deliver().
+                do {
+                    try await handler.handle(batch[i].event)
+                    sub.counters.delivered.incrementBySoleWriter()
+                } catch {
+                    await handleFailure(batch[i].event, error, handler: handler, counters: sub.counters)
+                }
                 sub.queued.store(batch.count - i - 1, ordering: .relaxed)
                 sub.handledOne(batch[i], sinceCommit: &sinceCommit)
             }
@@ -408,18 +421,13 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         return sub.resumePoint()
     }
 
-    /// Runs the handler once; with at-least-once or exactly-once, retries and dead-letters on failure.
-    private func deliver(_ e: Event, to handler: any EventHandler, counters: SubscriptionCounters) async {
-        do {
-            try await handler.handle(e)
+    /// After a handler's first attempt threw: counted (at-most-once), or retried and dead-lettered.
+    private func handleFailure(_ e: Event, _ error: any Error, handler: any EventHandler, counters: SubscriptionCounters) async {
+        if config.deliveryGuarantee == .atMostOnce {
+            counters.failed.add(1, ordering: .relaxed)
+        } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry, counters: counters,
+                                            deadLetter: publishDeadLetter) {
             counters.delivered.incrementBySoleWriter()
-        } catch {
-            if config.deliveryGuarantee == .atMostOnce {
-                counters.failed.add(1, ordering: .relaxed)
-            } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry, counters: counters,
-                                                deadLetter: publishDeadLetter) {
-                counters.delivered.incrementBySoleWriter()
-            }
         }
     }
 

@@ -122,7 +122,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
             if let filters, !filters.contains(where: { $0.matches(topicBytes: topic, hash: v.topic_hash) }) { continue }
             let identity = EventIdentity(incarnation: incarnation, stream: Int(v.stream), sequence: v.sequence)
             let body = UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len))
-            guard var event = try? EventRecord.decode(topic: topic, body: body, identity: identity) else {
+            guard let topicText = text(of: topic, hash: v.topic_hash),
+                  var event = try? EventRecord.decode(topicText: topicText, body: body, identity: identity) else {
                 undecodable.add(1, ordering: .relaxed)
                 continue
             }
@@ -135,6 +136,21 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
                                sequence: v.sequence))
         }
         publishCounters() // losses found while reading are visible to stats() before the batch is handled
+    }
+
+    /// The topic of the last record decoded, as bytes and as text: most streams repeat a few topics,
+    /// and comparing bytes is cheaper than validating them and making a String (task only).
+    private var lastTopic: (hash: UInt32, bytes: [UInt8], text: String)?
+
+    /// A record's topic bytes as text (validated UTF-8), or nil when they are not UTF-8 or empty.
+    private func text(of topic: UnsafeRawBufferPointer, hash: UInt32) -> String? {
+        if let last = lastTopic, last.hash == hash, last.bytes.count == topic.count,
+           last.bytes.withUnsafeBytes({ $0.elementsEqual(topic) }) {
+            return last.text
+        }
+        guard !topic.isEmpty, let text = try? JSONParser.validUTF8(topic, at: 0) else { return nil }
+        lastTopic = (hash, Array(topic), text)
+        return text
     }
 
     /// After `taken`'s handler returned: records it as handled and, for a gating subscription, commits

@@ -210,9 +210,19 @@ func json(_ rounds: Int) throws {
                                   ("encode_speedup", fenc / enc), ("decode_speedup", fdec / dec), ("sink", Double(sink % 2))])
 }
 
+// The other process of the shared-memory benchmarks (SharedMemoryBench.swift).
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-sub" {
+    try await shmSubscriberChild(CommandLine.arguments)
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-pong" {
+    try await shmPongChild(CommandLine.arguments)
+    exit(0)
+}
+
 let quick = CommandLine.arguments.contains("--quick")
 let scale = quick ? 20 : 1
-/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json).
+/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json, shm).
 let only: Set<String>? = CommandLine.arguments.firstIndex(of: "--only").map {
     Set(CommandLine.arguments[$0 + 1].split(separator: ",").map(String.init))
 }
@@ -232,3 +242,9 @@ if wanted("latency") {
     emit("inmemory-busy-100k-per-sec", percentiles(try await fixedRate(100_000, 200_000 / scale)))
 }
 if wanted("json") { try json(200_000 / scale) }
+if wanted("shm") {
+    for g in [DeliveryGuarantee.atMostOnce, .atLeastOnce, .exactlyOnce] { try await shmThroughput(1_000_000 / scale, g) }
+    emit("semaphore-handoff", percentiles(semaphoreHandoff(20_000 / scale)))
+    try await shmPingPong(5_000 / scale, "block")
+    try await shmPingPong(20_000 / scale, "spin")
+}
