@@ -29,6 +29,24 @@ struct JSONValueTests {
         #expect(JSONValue.object(reordered).encodedBytes() == a.encodedBytes())
     }
 
+    @Test("objects of 0 to 40 random keys encode every member once, keys in String order (the stack sort)")
+    func sortedKeysRandomObjects() throws {
+        var rng = SystemRandomNumberGenerator()
+        for size in 0...40 {
+            var members: [String: JSONValue] = [:]
+            while members.count < size {
+                let key = String((0..<Int.random(in: 1...6, using: &rng)).map { _ in "abcXYZ_.é".randomElement(using: &rng)! })
+                members[key] = .int(Int64(members.count))
+            }
+            let text = String(decoding: JSONValue.object(members).encodedBytes(), as: UTF8.self)
+            let back = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int]
+            #expect(back == members.mapValues { Int($0.intValue!) }, "size \(size)")
+            // Keys appear in the encoding in String order (each is delimited by quotes, so found exactly).
+            let order = members.keys.sorted { text.range(of: "\"\($0)\"")!.lowerBound < text.range(of: "\"\($1)\"")!.lowerBound }
+            #expect(order == members.keys.sorted(), "size \(size)")
+        }
+    }
+
     @Test("strings escape quotes, backslashes and control characters, and keep Unicode")
     func stringEscapes() throws {
         let s: JSONValue = .string("q\"b\\n\n\t\u{01}é😀")

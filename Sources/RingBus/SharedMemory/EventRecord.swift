@@ -75,11 +75,16 @@ public enum EventRecord {
         guard keyCount <= maxKeyLength else {
             throw EventRecordError(offset: 2, reason: "idempotency key of \(keyCount) bytes exceeds \(maxKeyLength)")
         }
-        out.append(formatVersion)
-        out.append(event.idempotencyKey == nil ? 0 : flagKey)
-        appendLittleEndian(UInt16(keyCount), to: &out)
-        appendLittleEndian(UInt32(0), to: &out)
-        appendLittleEndian(UInt64(bitPattern: wallClockNanoseconds(event.timestamp)), to: &out)
+        // The 16 fixed bytes in one append: version, flags, key length (LE), reserved, nanoseconds (LE).
+        var fixed: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &fixed) { f in
+            f[0] = formatVersion
+            f[1] = event.idempotencyKey == nil ? 0 : flagKey
+            f.storeBytes(of: UInt16(keyCount).littleEndian, toByteOffset: 2, as: UInt16.self)
+            f.storeBytes(of: UInt64(bitPattern: wallClockNanoseconds(event.timestamp)).littleEndian, toByteOffset: 8,
+                         as: UInt64.self)
+        }
+        withUnsafeBytes(of: &fixed) { out.append(contentsOf: $0) }
         if let key = event.idempotencyKey { out.append(contentsOf: key.utf8) }
     }
 

@@ -111,7 +111,10 @@ func shmPongChild(_ args: [String]) async throws {
 
 // MARK: Parent sides
 
-func shmThroughput(_ events: Int, _ g: DeliveryGuarantee) async throws {
+/// `newPayload`: a new `Event` with a new one-key payload object per publish (the application's cost
+/// of building it included); otherwise one `Event` value published repeatedly (the bus's own cost:
+/// it is still encoded per publish and decoded per delivery).
+func shmThroughput(_ events: Int, _ g: DeliveryGuarantee, newPayload: Bool) async throws {
     let floor = floorProbe()
     let name = "bench-\(getpid())-\(guaranteeName(g))"
     let bus = try SharedMemoryEventBus(name: name, config: shmConfig(g), options: shmOptions(.adaptive()))
@@ -119,13 +122,19 @@ func shmThroughput(_ events: Int, _ g: DeliveryGuarantee) async throws {
     let (child, out) = try spawnChild(["--shm-sub", name, guaranteeName(g), "\(events - 1)"])
     guard readLine(out, containing: "ready") != nil else { throw EventBusError.subscribeError("child did not start") }
     let t0 = nowNs()
-    for i in 0..<events { try await bus.publish(Event(topic: "t", payload: ["user_id": .int(Int64(i))])) }
+    if newPayload {
+        for i in 0..<events { try await bus.publish(Event(topic: "t", payload: ["user_id": .int(Int64(i))])) }
+    } else {
+        let e = Event(topic: "t", payload: ["user_id": 123])
+        for _ in 0..<events - 1 { try await bus.publish(e) }
+        try await bus.publish(Event(topic: "t", payload: ["user_id": .int(Int64(events - 1))])) // the last one
+    }
     let publishSecs = Double(nowNs() - t0) / 1e9
     let line = readLine(out, containing: "delivered") ?? "{}"
     child.waitUntilExit()
     let r = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double]) ?? [:]
     let delivered = r["delivered"] ?? 0, secs = r["secs"] ?? 1
-    emit("shm-1to1-\(guaranteeName(g))", [("events_per_sec", delivered / secs), ("publish_per_sec", Double(events) / publishSecs),
+    emit("shm-1to1-\(guaranteeName(g))\(newPayload ? "-new-payload" : "")", [("events_per_sec", delivered / secs), ("publish_per_sec", Double(events) / publishSecs),
                                          ("delivered", delivered), ("dropped", r["dropped"] ?? -1), ("floor_ns_before", floor)])
     await bus.close()
 }

@@ -243,7 +243,10 @@ if wanted("latency") {
 }
 if wanted("json") { try json(200_000 / scale) }
 if wanted("shm") {
-    for g in [DeliveryGuarantee.atMostOnce, .atLeastOnce, .exactlyOnce] { try await shmThroughput(1_000_000 / scale, g) }
+    for g in [DeliveryGuarantee.atMostOnce, .atLeastOnce, .exactlyOnce] {
+        try await shmThroughput(1_000_000 / scale, g, newPayload: false)
+    }
+    try await shmThroughput(1_000_000 / scale, .atMostOnce, newPayload: true)
     emit("semaphore-handoff", percentiles(semaphoreHandoff(20_000 / scale)))
     try await shmPingPong(5_000 / scale, "block")
     try await shmPingPong(20_000 / scale, "spin")
