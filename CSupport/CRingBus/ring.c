@@ -30,6 +30,10 @@ static uint64_t scan_min(const rbus_producer *p, uint64_t min) {
         if (atomic_load_explicit(RBUS_A32(&m->mode), memory_order_relaxed) != RBUS_MODE_GATING) continue;
         uint64_t c = atomic_load_explicit(RBUS_A64(&rbus_bus_cursors(b, j)[p->stream].position), memory_order_acquire);
         if (c > p->pending) continue; /* never trust: a cursor past our own tail protects nothing */
+        /* Slow-consumer demotion: an owner that set demote_lag reads with lossy validation (it set its
+         * local flag before storing the word), so once it is that far behind it no longer gates. */
+        uint64_t lag = atomic_load_explicit(RBUS_A64(&m->demote_lag), memory_order_relaxed);
+        if (lag != 0 && p->pending - c > lag) continue;
         if (c < min) min = c;
     }
     return min;

@@ -80,7 +80,8 @@ uint32_t rbus_layout_hash(void) {
         offsetof(struct rbus_bus_hdr, tsc_mult), offsetof(struct rbus_bus_hdr, creator_uid),
         RBUS_STREAM_TAIL_OFFSET, RBUS_STREAM_INTENT_OFFSET, RBUS_STREAM_LATEST_OFFSET, RBUS_STREAM_SPACE_OFFSET,
         offsetof(struct rbus_stream_hdr, gate_limit), offsetof(struct rbus_slot_meta, name),
-        offsetof(struct rbus_slot_meta, mode), offsetof(struct rbus_slot_counters, futex_waits),
+        offsetof(struct rbus_slot_meta, mode), offsetof(struct rbus_slot_meta, demote_lag),
+        offsetof(struct rbus_slot_counters, futex_waits),
         offsetof(struct rbus_record_hdr, topic_len), offsetof(struct rbus_record_hdr, flags),
         RBUS_REC_EVENT, RBUS_REC_PADDING, RBUS_LOCK_BASE,
     };

@@ -69,6 +69,7 @@ struct LayoutDocTests {
             "heartbeat_ns": MemoryLayout<rbus_slot_meta>.offset(of: \.heartbeat_ns),
             "evictions": MemoryLayout<rbus_slot_meta>.offset(of: \.evictions),
             "name": MemoryLayout<rbus_slot_meta>.offset(of: \.name),
+            "demote_lag": MemoryLayout<rbus_slot_meta>.offset(of: \.demote_lag),
             "cursor": Int(RBUS_SLOT_META_SIZE),
         ]
         check(Self.rows(Self.doc, section: "## 3. Consumer slot"), offsets)

@@ -9,8 +9,10 @@ import Synchronization
 import Testing
 
 /// A bus with small rings (4 KiB: a few dozen events) so that tests can fill them.
-private func smallBus(_ guarantee: DeliveryGuarantee, bufferSize: Int = 100) throws -> SharedMemoryEventBus {
+private func smallBus(_ guarantee: DeliveryGuarantee, bufferSize: Int = 100,
+                      slowConsumerPolicy: SlowConsumerPolicy = .block) throws -> SharedMemoryEventBus {
     var options = SharedMemoryBusOptions()
+    options.slowConsumerPolicy = slowConsumerPolicy
     options.segment.streams = 2
     options.segment.capacity = 4096
     options.segment.maxEventSize = 512
@@ -74,6 +76,32 @@ struct SharedMemoryBusTests {
         #expect(UInt64(got.count) + s.dropped == 1000, "every event is delivered or counted as dropped")
         #expect(got == got.sorted() && Set(got).count == got.count)
         #expect(await closed(bus), "close did not return within its deadline")
+    }
+
+    @Test("slowConsumerPolicy .demoteToLossy: a stuck gating subscription stops holding the publisher; its losses are counted")
+    func demotion() async throws {
+        let bus = try smallBus(.atLeastOnce, bufferSize: 4, slowConsumerPolicy: .demoteToLossy(afterLag: 2048))
+        let gate = Gate()
+        let seen = Mutex([Int64]())
+        try await bus.subscribe(toTopics: ["slow"], ClosureHandler { e in
+            await gate.wait()
+            seen.withLock { $0.append(e.payload.intValue!) }
+        })
+        // 1000 events through a 4 KiB ring past a stuck handler: with .block this would wait (the test
+        // above); demoted, every publish returns.
+        let publisher = Task { for i in 0..<1000 { try await bus.publish(Event(topic: "slow", payload: .int(Int64(i)))) } }
+        #expect(await finishes(within: .seconds(30)) { _ = try? await publisher.value }, "a demoted subscription still held the publisher")
+        gate.release()
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        let got = seen.withLock { $0 }
+        let s = await bus.stats()
+        #expect(s.totalEventsPublished == 1000 && s.dropped > 0)
+        #expect(UInt64(got.count) + s.dropped == 1000, "every event delivered or counted as dropped")
+        #expect(got == got.sorted() && Set(got).count == got.count, "in order, none twice, none torn")
+        #expect(await closed(bus), "close did not return within its deadline")
+        let bad = try smallBus(.atLeastOnce, slowConsumerPolicy: .demoteToLossy(afterLag: 0))
+        await #expect(throws: SegmentError.self) { try await bad.subscribe(toTopics: ["x"], Recorder()) }
+        #expect(await closed(bad), "close did not return within its deadline")
     }
 
     @Test("a handler publishing into a ring its own subscription holds full gets wouldDeadlock")

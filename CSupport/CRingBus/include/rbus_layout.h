@@ -169,7 +169,10 @@ struct rbus_slot_meta {
     uint64_t heartbeat_ns;       /* CLOCK_MONOTONIC of the owner's last poll batch; display only */
     uint64_t evictions;          /* times this slot was evicted (written by the evicting producer) */
     uint8_t name[RBUS_NAME_MAX]; /* durable name, NUL-padded; empty = not durable */
-    uint8_t reserved[RBUS_SLOT_META_SIZE - 104];
+    uint64_t demote_lag;         /* gating only: 0 = always gates; else a producer more than this many
+                                    bytes ahead of the cursor stops waiting for it (slow-consumer
+                                    demotion; the owner then reads with lossy validation) */
+    uint8_t reserved[RBUS_SLOT_META_SIZE - 112];
 };
 _Static_assert(sizeof(struct rbus_slot_meta) == RBUS_SLOT_META_SIZE, "slot meta drift");
 

@@ -260,6 +260,8 @@ typedef struct rbus_consumer {
     uint32_t durable;
     uint32_t sleeper_word;
     uint64_t sleeper_bit;
+    uint32_t demotable;          /* gating, but may be demoted (rbus_consumer_set_demote_lag): read lossy */
+    uint32_t pad0;
     rbus_cursor_state s[RBUS_MAX_STREAMS];
 } rbus_consumer;
 
@@ -310,7 +312,7 @@ static inline int rbus__account_sequence(rbus_consumer *c, rbus_cursor_state *s,
     }
     if (RBUS_UNLIKELY(seq != s->expected)) {
         if (seq > s->expected) {
-            if (lossy && c->mode == RBUS_MODE_LOSSY) c->dropped += seq - s->expected;
+            if (lossy && (c->mode == RBUS_MODE_LOSSY || c->demotable)) c->dropped += seq - s->expected;
             else c->missed += seq - s->expected;
         } else if (s->resumed) {
             /* The cursor's next_seq was stored before its position and the owner died between: this
@@ -455,7 +457,7 @@ static inline rbus_status rbus_consumer_next_in(rbus_consumer *c, uint32_t si, r
             for (uint64_t k = 0; k < ahead; k += RBUS_CACHE_LINE) __builtin_prefetch(at + k, 0, 3);
         }
         int r;
-        if (c->mode == RBUS_MODE_LOSSY || s->position < s->lossy_until ||
+        if (c->mode == RBUS_MODE_LOSSY || c->demotable || s->position < s->lossy_until ||
             s->tail_seen - s->position > c->capacity) {
             r = rbus__read_lossy(c, si, s, h, ring, v);
         } else {
@@ -579,6 +581,17 @@ static inline uint64_t rbus_consumer_expected(const rbus_consumer *c, uint32_t s
 /* Stream `si`'s committed cursor (relaxed: this consumer is its only writer). */
 static inline uint64_t rbus_consumer_committed(const rbus_consumer *c, uint32_t si) {
     return atomic_load_explicit(RBUS_A64(&c->cursors[si].position), memory_order_relaxed);
+}
+
+/* Slow-consumer demotion for a gating consumer: once producers are more than `lag` bytes ahead of its
+ * cursor they stop waiting for it, and what they overwrite before it reads is lost (counted in dropped).
+ * Every read from now on is a copy validated against the producer's intent (L3), so an overwrite is
+ * never delivered torn. The local flag is set before the shared word (release): no producer skips this
+ * cursor before its owner reads lossy. Call once, right after opening, from the owner's thread. */
+static inline void rbus_consumer_set_demote_lag(rbus_consumer *c, uint64_t lag) {
+    if (c->mode != RBUS_MODE_GATING || lag == 0) return;
+    c->demotable = 1;
+    atomic_store_explicit(RBUS_A64(&c->meta->demote_lag), lag, memory_order_release);
 }
 
 /* Publishes the consumer's counters into its slot for observers (relaxed: display only). */

@@ -1,5 +1,17 @@
 // SharedMemoryBusOptions.swift: what a SharedMemoryEventBus needs beyond EventBusConfig.
 
+/// What a publisher does about a live gating subscription that has stopped keeping up (a dead one is
+/// evicted after the bus's eviction grace either way).
+public enum SlowConsumerPolicy: Sendable, Hashable {
+    /// Wait for it, however long (default): at-least-once is never broken.
+    case block
+    /// Stop waiting for it once publishers are more than `afterLag` bytes of ring ahead of its cursor
+    /// (1 ... the ring capacity). What they then overwrite before it reads is lost, counted in
+    /// `dropped`, never delivered torn: such a subscription reads every event through a validated copy.
+    /// Its at-least-once promise holds only while it keeps within the lag.
+    case demoteToLossy(afterLag: Int)
+}
+
 /// Options of a ``SharedMemoryEventBus`` beyond its ``EventBusConfig``.
 public struct SharedMemoryBusOptions: Sendable, Hashable {
     /// The segment to create when the bus does not exist yet. Ignored when attaching an existing bus,
@@ -15,6 +27,9 @@ public struct SharedMemoryBusOptions: Sendable, Hashable {
     /// A durable producer name: a process restarted with the same name takes its own stream again and
     /// continues its sequence. `nil`: any free stream.
     public var producerName: String?
+    /// At-least-once and exactly-once: what publishers do about this object's subscriptions when they
+    /// are alive but stuck. `.block` (default) or `.demoteToLossy(afterLag:)`.
+    public var slowConsumerPolicy: SlowConsumerPolicy = .block
     /// How long `flush()` waits before it throws ``EventBusError/timedOut(_:)``.
     public var flushTimeout: Duration = .seconds(30)
 

@@ -339,7 +339,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         // with the bus name.
         let sub = try SharedSubscription(segment: segment, filters: filters, gating: config.deliveryGuarantee != .atMostOnce,
                                          durableName: durableName, start: start, batchLimit: config.bufferSize,
-                                         commitBatch: options.commitBatch)
+                                         commitBatch: options.commitBatch, slowConsumerPolicy: options.slowConsumerPolicy)
         let task = Task { [self] in
             await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler) }
             retire(sub)

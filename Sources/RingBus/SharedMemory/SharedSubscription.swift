@@ -56,8 +56,11 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     }
 
     init(segment: SharedSegment, filters: [TopicFilter]?, gating: Bool, durableName: String?, start: StartPosition,
-         batchLimit: Int, commitBatch: Int) throws(SegmentError)
+         batchLimit: Int, commitBatch: Int, slowConsumerPolicy: SlowConsumerPolicy = .block) throws(SegmentError)
     {
+        if case .demoteToLossy(let lag) = slowConsumerPolicy, !(1...segment.capacity).contains(lag) {
+            throw .invalidParameter("demoteToLossy(afterLag:) must be 1...\(segment.capacity) bytes (the ring), got \(lag)")
+        }
         id = nextSharedSubscriptionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.filters = filters
         self.gating = gating
@@ -71,6 +74,9 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
             (handled + si).initialize(to: Atomic(rbus_consumer_position(reader.c, UInt32(si))))
         }
         redeliveries = Array(repeating: reader.previousOwnerDied ? self.commitBatch : 0, count: streams)
+        if gating, case .demoteToLossy(let lag) = slowConsumerPolicy {
+            rbus_consumer_set_demote_lag(reader.c, UInt64(lag)) // G6: reads are validated copies from now on
+        }
     }
 
     deinit {
