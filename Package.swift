@@ -11,6 +11,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Logging and metrics APIs only (no backends): the application bootstraps its own.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C11 shim: owns every byte of shared memory. Only uring.c includes <liburing.h>.
@@ -22,7 +25,11 @@ let package = Package(
         ),
         .target(
             name: "RingBus",
-            dependencies: ["CRingBus"],
+            dependencies: [
+                "CRingBus",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Sources/RingBus"
         ),
         .executableTarget(
@@ -48,7 +55,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RingBusTests",
-            dependencies: ["RingBus"],
+            dependencies: [
+                "RingBus",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             path: "Tests/RingBusTests"
         ),
         .testTarget(

@@ -4,6 +4,8 @@
 // is in MultiProcessTests. Every test uses its own bus and removes it.
 
 import Foundation
+import Logging
+import MetricsTestKit
 @testable import RingBus
 import Synchronization
 import Testing
@@ -198,5 +200,58 @@ struct SharedMemoryBusTests {
                 }
             }
         }
+    }
+
+    @Test("counters go to the given metrics factory and what an operator should know to the given logger")
+    func metricsAndLogs() async throws {
+        let metrics = TestMetrics()
+        let logs = CapturedLogs()
+        var options = SharedMemoryBusOptions()
+        options.segment.streams = 2
+        options.segment.capacity = 1 << 16
+        options.segment.maxEventSize = 4096
+        options.metricsFactory = metrics
+        options.logger = Logger(label: "test") { _ in CapturingLogHandler(logs) }
+        let name = uniqueBusName("telemetry")
+        let bus = try SharedMemoryEventBus(name: name, config: config {
+            $0.deliveryGuarantee = .atLeastOnce
+            $0.retry.maxAttempts = 2
+        }, options: options)
+        try await bus.subscribe(toTopics: ["ok"], Recorder())
+        try await bus.subscribe(toTopics: ["bad"], ClosureHandler { _ in throw EventBusError.handlerError("db down") })
+        for i in 0..<10 { try await bus.publish(Event(topic: "ok", payload: .int(Int64(i)))) }
+        try await bus.publish(Event(topic: "bad", payload: nil))
+        #expect(await flushed(bus), "flush did not return within its deadline")
+        _ = await bus.stats()
+        #expect(await closed(bus), "close did not return within its deadline")
+        let d = [("bus", name)]
+        #expect(try metrics.expectCounter("ringbus_events_published_total", d).totalValue == 12) // + the dead letter
+        #expect(try metrics.expectCounter("ringbus_events_delivered_total", d).totalValue == 10)
+        #expect(try metrics.expectCounter("ringbus_events_failed_total", d).totalValue == 1)
+        #expect(try metrics.expectCounter("ringbus_events_dead_lettered_total", d).totalValue == 1)
+        #expect(logs.messages.contains { $0.level == .warning && $0.text.contains("dead-lettered") && $0.bus == name })
+    }
+}
+
+/// Log records a test can look at.
+final class CapturedLogs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [(level: Logger.Level, text: String, bus: String?)] = []
+    func append(_ r: (level: Logger.Level, text: String, bus: String?)) { lock.withLock { records.append(r) } }
+    var messages: [(level: Logger.Level, text: String, bus: String?)] { lock.withLock { records } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: CapturedLogs
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    init(_ sink: CapturedLogs) { self.sink = sink }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let bus = metadata["bus"].map { "\($0)" }
+        sink.append((event.level, "\(event.message)", bus))
     }
 }

@@ -1,5 +1,8 @@
 // SharedMemoryBusOptions.swift: what a SharedMemoryEventBus needs beyond EventBusConfig.
 
+import CoreMetrics
+import Logging
+
 /// What a publisher does about a live gating subscription that has stopped keeping up (a dead one is
 /// evicted after the bus's eviction grace either way).
 public enum SlowConsumerPolicy: Sendable, Hashable {
@@ -13,7 +16,7 @@ public enum SlowConsumerPolicy: Sendable, Hashable {
 }
 
 /// Options of a ``SharedMemoryEventBus`` beyond its ``EventBusConfig``.
-public struct SharedMemoryBusOptions: Sendable, Hashable {
+public struct SharedMemoryBusOptions: Sendable {
     /// The segment to create when the bus does not exist yet. Ignored when attaching an existing bus,
     /// which keeps the sizes it was created with. Defaults: 8 streams (publishing processes), 64
     /// consumer slots, 1 MiB rings, 64 KiB events, mode 0600, eviction grace 10 s.
@@ -32,6 +35,14 @@ public struct SharedMemoryBusOptions: Sendable, Hashable {
     public var slowConsumerPolicy: SlowConsumerPolicy = .block
     /// How long `flush()` waits before it throws ``EventBusError/timedOut(_:)``.
     public var flushTimeout: Duration = .seconds(30)
+    /// Where the bus logs what an operator should know (durable names resumed after a crash,
+    /// evictions, dead letters, undecodable records), with the bus name as metadata. The default
+    /// discards everything: the library never bootstraps logging; pass your application's logger.
+    public var logger = Logger(label: "ringbus", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// Where the bus's counters go (`ringbus_events_published_total`, `…_delivered_total`,
+    /// `…_dropped_total`, … with the dimension `bus`); `nil`: the application's bootstrapped
+    /// `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// The defaults listed on each property.
     public init() {

@@ -19,6 +19,8 @@ import FoundationEssentials
 import Foundation
 #endif
 internal import CRingBus
+import CoreMetrics
+import Logging
 import Synchronization
 
 /// An event bus shared by the processes of one host: publish in one process, handle in another.
@@ -43,6 +45,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     /// The mapped segment (shared by every participant of the bus).
     public let segment: SharedSegment
     let waiter: BusWaiter
+    let telemetry: BusTelemetry
+    private let logger: Logger
     private let state = LockedState(State())
     private let publishing = LockedState(Publishing())
 
@@ -68,6 +72,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         var closed = false
         /// Evictions already announced on `$sys.evicted`, per consumer slot (its evictions counter).
         var announced: [Int: UInt64] = [:]
+        /// Publishes not yet added to the metrics counter (reported every 1024, and at stats/close).
+        var unreported: Int64 = 0
     }
 
     /// Random per bus creation: the incarnation of every identity on this bus.
@@ -86,6 +92,14 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         self.options = options
         segment = try SharedSegment.open(name: name, parameters: options.segment)
         waiter = BusWaiter(segment: segment)
+        var log = options.logger
+        log[metadataKey: "bus"] = "\(name)"
+        logger = log
+        telemetry = BusTelemetry(bus: name, factory: options.metricsFactory ?? MetricsSystem.factory)
+        logger.debug("attached", metadata: [
+            "streams": "\(segment.streams)", "capacity": "\(segment.capacity)",
+            "incarnation": "\(String(segment.incarnation, radix: 16))",
+        ])
     }
 
     /// Marks the bus removed (attached processes see it on their next wait or publish) and unlinks it.
@@ -198,6 +212,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                     if p.dedupe.count > 100_000 { p.dedupe = p.dedupe.filter { now - $0.value.at < window } }
                     p.dedupe[keyHash] = (identity, now)
                 }
+                p.unreported += 1
+                if p.unreported >= 1024 {
+                    telemetry.published.increment(by: p.unreported)
+                    p.unreported = 0
+                }
                 return .success(.committed(identity))
             case .full:
                 if !mayWait { return .failure(.publishError("the ring of bus '\(name)' is full")) }
@@ -266,6 +285,10 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             }
         }
         for c in fresh {
+            telemetry.evictions.increment()
+            logger.warning("evicted a durable consumer that stayed away longer than its grace", metadata: [
+                "durable-name": "\(c.durableName ?? "")", "slot": "\(c.slot)", "evictions": "\(c.evictions)",
+            ])
             let event = Event(topic: "$sys.evicted", payload: [
                 "bus": .string(name), "name": .string(c.durableName ?? ""), "slot": .int(Int64(c.slot)),
                 "evictions": .int(Int64(clamping: c.evictions)),
@@ -278,8 +301,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     /// committed before the caller commits its cursor past the failed event.
     private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
         guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
-        if case .committed = try? publishNow(letter, mayWait: false) { return true }
-        return false
+        let committed: Bool
+        if case .committed = try? publishNow(letter, mayWait: false) { committed = true } else { committed = false }
+        logger.warning(committed ? "dead-lettered an event after its retries" : "could not dead-letter an event (ring full)",
+                       metadata: ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"])
+        return committed
     }
 
     // MARK: Subscribe
@@ -340,6 +366,13 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         let sub = try SharedSubscription(segment: segment, filters: filters, gating: config.deliveryGuarantee != .atMostOnce,
                                          durableName: durableName, start: start, batchLimit: config.bufferSize,
                                          commitBatch: options.commitBatch, slowConsumerPolicy: options.slowConsumerPolicy)
+        if sub.reader.wasEvicted {
+            logger.notice("durable name returns after an eviction: events that went by are counted as missed",
+                          metadata: ["durable-name": "\(durableName ?? "")"])
+        } else if sub.reader.previousOwnerDied {
+            logger.info("durable name resumed after its previous owner died: up to commitBatch events per stream are redelivered, marked",
+                        metadata: ["durable-name": "\(durableName ?? "")", "commit-batch": "\(options.commitBatch)"])
+        }
         let task = Task { [self] in
             await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler) }
             retire(sub)
@@ -381,11 +414,25 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         var batch: [SharedSubscription.Taken] = []
         batch.reserveCapacity(min(sub.batchLimit, 1024))
         var sinceCommit = [Int](repeating: 0, count: sub.streams)
+        var reported = ReportedCounters()
+        var warnedUndecodable = false
         let incarnation = segment.incarnation
+        func report() {
+            var now = EventBusStats()
+            sub.add(into: &now)
+            reported.report(now, to: telemetry)
+            if now.undecodable > 0 && !warnedUndecodable {
+                warnedUndecodable = true
+                logger.warning("skipping records that are not events (a raw publish of other bytes, or corrupt)",
+                               metadata: ["count": "\(now.undecodable)"])
+            }
+        }
+        defer { report() }
         reading: while !sub.stopping.load(ordering: .acquiring) {
             sub.read(into: &batch, incarnation: incarnation)
             if batch.isEmpty {
                 sub.handledAllRead()
+                report()
                 if await waitForData(sub) { continue } else { break }
             }
             sub.queued.store(batch.count, ordering: .relaxed)
@@ -456,6 +503,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     // MARK: Stats, flush, close
 
     public func stats() async -> EventBusStats {
+        reportPublished()
         var total = state.withLock { s -> EventBusStats in
             var t = s.retired
             for sub in s.subscriptions.values {
@@ -467,6 +515,14 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         }
         for si in 0..<segment.streams { total.totalEventsPublished &+= rbus_stream_published(segment.bus, UInt32(si)) }
         return total
+    }
+
+    private func reportPublished() {
+        let n = publishing.withLock { p in
+            defer { p.unreported = 0 }
+            return p.unreported
+        }
+        if n > 0 { telemetry.published.increment(by: n) }
     }
 
     /// Returns when every event committed on the bus before the call has been handled by this bus
@@ -526,9 +582,11 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         let me = SubscriptionContext.current
         for (id, task) in tasks where id != me { await task.value }
         waiter.stop()
+        reportPublished()
         publishing.withLock { p in
             p.writer?.close()
             p.writer = nil
         }
+        logger.debug("closed")
     }
 }
