@@ -136,7 +136,7 @@ static void *space_producer(void *arg) {
         barrier(l, 0, 3 * i - 2); /* round set up by the consumer thread */
         barrier(l, 0, 3 * i - 1);
         jitter(&seed, SPACE_JITTER_PRODUCER);
-        l->v = rbus_producer_space_register(&l->p);   /* flag (full barrier), doorbell */
+        l->v = rbus_producer_space_register(&l->p, l->need_end - l->p.capacity); /* flag (full barrier), doorbell */
         l->p.last_liveness_check_ns = UINT64_MAX / 2; /* no lock probes inside the race */
         rbus_producer_rescan(&l->p, l->need_end);     /* cursor loads */
         l->room = l->need_end <= l->p.gate + l->p.capacity;

@@ -147,7 +147,10 @@ rbus_status rbus_consumer_wait(rbus_consumer *c, int64_t timeout_ns, rbus_wait_s
     }
 }
 
-uint32_t rbus_producer_space_register(rbus_producer *p) {
+uint32_t rbus_producer_space_register(rbus_producer *p, uint64_t wanted) {
+    /* The target first; the exchange below releases it (a consumer that sees the flag with acquire sees
+     * this target or a later one). */
+    atomic_store_explicit(RBUS_A64(&p->hdr->space_wanted), wanted, memory_order_relaxed);
     /* Swapped-roles W1: exchange is a full barrier, so the flag is visible before the rescan's cursor
      * loads; pairs with the fence in rbus_consumer_commit. W2: pairs with rbus_wake_space's increment. */
     atomic_exchange_explicit(RBUS_A32(&p->hdr->space_waiter), 1, memory_order_seq_cst);
@@ -172,7 +175,7 @@ rbus_status rbus_producer_wait_space(rbus_producer *p, uint64_t need_end, int64_
     for (;;) {
         if (need_end <= p->gate + p->capacity) return RBUS_OK;
         if (rbus_bus_is_removed(p->bus)) return RBUS_E_REMOVED;
-        uint32_t v = rbus_producer_space_register(p);
+        uint32_t v = rbus_producer_space_register(p, need_end - p->capacity); /* the least room: no hysteresis */
         rbus_producer_rescan(p, need_end);
         if (need_end <= p->gate + p->capacity) {
             atomic_store_explicit(RBUS_A32(&h->space_waiter), 0, memory_order_relaxed);
@@ -263,7 +266,38 @@ int rbus_futex_waitv(uint32_t *const *words, const uint32_t *values, uint32_t n,
 #endif
 }
 
-enum { BUS_THREAD_MAX_PRODUCERS = 127 }; /* futex_waitv takes 128 words: the doorbell and 127 streams */
+enum { BUS_THREAD_MAX_PRODUCERS = 126 }; /* futex_waitv takes 128 words: the doorbell, the kick word, 126 streams */
+
+/* Set once futex_waitv answered ENOSYS (kernels before 5.16); RINGBUS_NO_FUTEX_WAITV=1 forces it. */
+static _Atomic int no_waitv;
+
+static int waitv_unavailable(void) {
+    return atomic_load_explicit(&no_waitv, memory_order_relaxed) || getenv("RINGBUS_NO_FUTEX_WAITV");
+}
+
+/* The kick word of a change counter: its low 32 bits (x86-64 and arm64 are little-endian). */
+static uint32_t *kick_word(const uint64_t *changed) { return (uint32_t *)(void *)(uintptr_t)changed; }
+
+void rbus_bus_thread_kick(rbus_bus *b, uint64_t *changed, int sleeping) {
+    atomic_fetch_add_explicit(RBUS_A64(changed), 1, memory_order_seq_cst); /* pairs with the check after W1 */
+    if (!sleeping) return;
+    if (waitv_unavailable()) {
+        rbus_bus_wake_sleepers(b); /* the fallback sleeps on the doorbell only: ring it */
+    } else {
+        rbus_futex_wake(kick_word(changed), 1); /* only our bus thread waits on this word */
+    }
+}
+
+/* Where the bus thread asks gating consumers to ring: when half the ring is free (or at the tail, if
+ * less has been written). Waking a sleeping producer costs a futex wake and a resumed task; doing it for
+ * every freed record made a full ring ping-pong one event per wake. Rings sooner never matter for
+ * correctness: the thread rescans every 10 ms (G5) and on every other wake. */
+static uint64_t space_target(const rbus_producer *p, uint64_t need_end) {
+    uint64_t least = need_end > p->capacity ? need_end - p->capacity : 0;
+    uint64_t half = need_end > p->capacity / 2 ? need_end - p->capacity / 2 : 0;
+    uint64_t t = half < p->tail ? half : p->tail; /* a cursor never passes the committed tail */
+    return t > least ? t : least;
+}
 
 rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t nc, rbus_producer *const *ps,
                                  const uint64_t *need_ends, uint32_t np, int64_t timeout_ns,
@@ -271,11 +305,10 @@ rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t
     if ((nc == 0 && np == 0) || (nc && !cs) || (np && (!ps || !need_ends)) || np > BUS_THREAD_MAX_PRODUCERS)
         return RBUS_E_PARAM;
     uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rbus_clock_monotonic_ns() + (uint64_t)timeout_ns;
-    static _Atomic int no_waitv; /* set once futex_waitv answered ENOSYS */
     for (;;) {
         if (rbus_bus_is_removed(b)) return RBUS_E_REMOVED;
-        uint32_t *words[BUS_THREAD_MAX_PRODUCERS + 1];
-        uint32_t values[BUS_THREAD_MAX_PRODUCERS + 1];
+        uint32_t *words[BUS_THREAD_MAX_PRODUCERS + 2];
+        uint32_t values[BUS_THREAD_MAX_PRODUCERS + 2];
         uint32_t n = 0;
         if (nc) {
             uint32_t v = 0;
@@ -284,8 +317,12 @@ rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t
             values[n++] = v;
         }
         for (uint32_t i = 0; i < np; i++) { /* swapped W1 + W2: space_waiter = 1 (a full barrier) */
-            values[n] = rbus_producer_space_register(ps[i]);
+            values[n] = rbus_producer_space_register(ps[i], space_target(ps[i], need_ends[i]));
             words[n++] = &ps[i]->hdr->space_doorbell;
+        }
+        if (changed) { /* the kick word: a change made after `seen` was read makes the wait return */
+            words[n] = kick_word(changed);
+            values[n++] = (uint32_t)seen;
         }
         int ready = changed && atomic_load_explicit(RBUS_A64(changed), memory_order_seq_cst) != seen;
         for (uint32_t i = 0; i < nc && !ready; i++) ready = rbus_wait_has_data(cs[i]);            /* W3 */
@@ -296,7 +333,7 @@ rbus_status rbus_bus_thread_wait(rbus_bus *b, rbus_consumer *const *cs, uint32_t
             uint64_t slice = np ? 10 * 1000000u : (uint64_t)RBUS_WAIT_SAFETY_MS * 1000000u; /* G5 when writers wait */
             int64_t t = (int64_t)(left < slice ? left : slice);
             /* RINGBUS_NO_FUTEX_WAITV=1 forces the fallback (how the tests cover kernels before 5.16). */
-            int fallback = atomic_load_explicit(&no_waitv, memory_order_relaxed) || getenv("RINGBUS_NO_FUTEX_WAITV");
+            int fallback = waitv_unavailable();
             int r = fallback ? -ENOSYS : rbus_futex_waitv(words, values, n, t);
             if (r == -ENOSYS) {
                 if (!fallback) atomic_store_explicit(&no_waitv, 1, memory_order_relaxed);

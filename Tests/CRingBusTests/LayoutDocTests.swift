@@ -93,6 +93,7 @@ struct LayoutDocTests {
             "spinning": MemoryLayout<rbus_stream_hdr>.offset(of: \.spinning),
             "space_waiter": MemoryLayout<rbus_stream_hdr>.offset(of: \.space_waiter),
             "space_doorbell": MemoryLayout<rbus_stream_hdr>.offset(of: \.space_doorbell),
+            "space_wanted": MemoryLayout<rbus_stream_hdr>.offset(of: \.space_wanted),
         ]
         check(Self.rows(Self.doc, section: "## 4. Stream header"), offsets)
     }

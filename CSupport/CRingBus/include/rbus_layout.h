@@ -225,7 +225,9 @@ struct rbus_stream_hdr {
     /* block 5: ring-full wait (rule W with roles swapped) */
     uint32_t space_waiter;       /* producer sets 1 before sleeping; consumers exchange to 0 */
     uint32_t space_doorbell;     /* futex word: consumers increment after freeing space */
-    uint8_t reserved5[RBUS_BLOCK - 8];
+    uint64_t space_wanted;       /* the cursor a waiting producer waits for: a consumer whose commit
+                                    reaches it rings (stored before space_waiter) */
+    uint8_t reserved5[RBUS_BLOCK - 16];
     /* blocks 6..7: reserved */
     uint8_t reserved6[2 * RBUS_BLOCK];
 };
@@ -244,6 +246,7 @@ _Static_assert(offsetof(struct rbus_stream_hdr, intent) == RBUS_STREAM_INTENT_OF
 _Static_assert(offsetof(struct rbus_stream_hdr, latest) == RBUS_STREAM_LATEST_OFFSET, "layout drift");
 _Static_assert(offsetof(struct rbus_stream_hdr, spinning) == RBUS_STREAM_SPINNING_OFFSET, "layout drift");
 _Static_assert(offsetof(struct rbus_stream_hdr, space_waiter) == RBUS_STREAM_SPACE_OFFSET, "layout drift");
+_Static_assert(offsetof(struct rbus_stream_hdr, space_wanted) == RBUS_STREAM_SPACE_OFFSET + 8, "layout drift");
 
 /* ---------------------------------------------------------------------------------------------------
  * Record header.

@@ -506,6 +506,15 @@ static inline void rbus__publish_counters(rbus_consumer *c) {
     atomic_store_explicit(RBUS_A64(&k->corrupt), c->corrupt, memory_order_relaxed);
 }
 
+/* After a commit and its fence: if the stream's producer waits for space and this cursor reached the
+ * position it waits for, ring it. The flag is loaded with acquire: it pairs with the exchange in
+ * rbus_producer_space_register, so the target read next is the one stored before that flag (or later). */
+static inline void rbus__maybe_wake_space(rbus_consumer *c, uint32_t si, uint64_t committed) {
+    struct rbus_stream_hdr *h = c->s[si].hdr;
+    if (RBUS_LIKELY(atomic_load_explicit(RBUS_A32(&h->space_waiter), memory_order_acquire) == 0)) return;
+    if (committed >= atomic_load_explicit(RBUS_A64(&h->space_wanted), memory_order_relaxed)) rbus_wake_space(c->bus, si);
+}
+
 /*
  * Commits the cursor of every stream read since the last commit (G1): everything handed out so far is
  * consumed, and a gating producer may overwrite it. Then, for gating consumers, wakes a producer that
@@ -527,11 +536,7 @@ static inline void rbus_consumer_commit(rbus_consumer *c) {
     rbus__publish_counters(c);
     if (c->mode != RBUS_MODE_GATING) return;
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the flag exchange in rbus_producer_space_register */
-    for (uint32_t si = 0; si < c->streams; si++) {
-        struct rbus_stream_hdr *h = rbus_bus_stream(c->bus, si);
-        if (RBUS_UNLIKELY(atomic_load_explicit(RBUS_A32(&h->space_waiter), memory_order_relaxed) != 0))
-            rbus_wake_space(c->bus, si);
-    }
+    for (uint32_t si = 0; si < c->streams; si++) rbus__maybe_wake_space(c, si, c->s[si].position);
 }
 
 /* ---- deferred commits (a consumer that hands events to a handler and commits after it) ----------
@@ -553,9 +558,7 @@ static inline void rbus_consumer_commit_at(rbus_consumer *c, uint32_t si, uint64
     atomic_store_explicit(RBUS_A64(&k->position), position, memory_order_release); /* G1 */
     if (c->mode != RBUS_MODE_GATING) return;
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the flag exchange in rbus_producer_space_register */
-    struct rbus_stream_hdr *h = c->s[si].hdr;
-    if (RBUS_UNLIKELY(atomic_load_explicit(RBUS_A32(&h->space_waiter), memory_order_relaxed) != 0))
-        rbus_wake_space(c->bus, si);
+    rbus__maybe_wake_space(c, si, position);
 }
 
 /* Moves stream `si`'s read position back to `position` (where a record of sequence `seq` starts, at or

@@ -55,9 +55,10 @@ void rbus_wait_unregister(rbus_consumer *c);
 rbus_status rbus_consumer_wait(rbus_consumer *c, int64_t timeout_ns, rbus_wait_strategy strategy,
                                uint64_t spin_ns);
 
-/* Swapped-roles W1 + W2 for the ring-full wait: sets the stream's space_waiter flag (a full barrier)
- * and returns the space doorbell to sleep on. The caller rescans after it (W3). */
-uint32_t rbus_producer_space_register(rbus_producer *p);
+/* Swapped-roles W1 + W2 for the ring-full wait: stores `wanted` (the cursor position at which a
+ * gating consumer's commit rings: at least need_end - capacity), sets the stream's space_waiter flag (a
+ * full barrier) and returns the space doorbell to sleep on. The caller rescans after it (W3). */
+uint32_t rbus_producer_space_register(rbus_producer *p, uint64_t wanted);
 
 /*
  * Waits until the stream has room for a claim ending at `need_end` (G5: rescans at every sleep timeout,
@@ -77,7 +78,8 @@ rbus_status rbus_producer_publish_wait(rbus_producer *p, const uint8_t *topic, u
  * another thread meanwhile): consumers waiting for data (rule W: W1 for each, W2 after the last, W3
  * for each, one sleep, W5 for each) and producers waiting for room for a
  * claim ending at need_ends[i] (the ring-full rule W with roles swapped), all of bus `b`, in one sleep:
- * futex_waitv over the bus doorbell and each producer's space doorbell (Linux >= 5.16; before that,
+ * futex_waitv over the bus doorbell, the low 32 bits of `changed` (the kick word, see rbus_bus_thread_kick)
+ * and each producer's space doorbell (Linux >= 5.16; before that,
  * FUTEX_WAIT on the first of those words in slices of at most 1 ms). Sleeps at most 10 ms at a time when
  * producers wait, so a dead gating consumer is rescanned and evicted (G5). Returns RBUS_OK (data or
  * room may be there, or `*changed`, a process-local counter bumped with rbus_counter_bump by whoever
@@ -100,6 +102,12 @@ uint64_t rbus_counter_load(const uint64_t *counter);
 /* A full fence, then P3's slow half: wakes every sleeper of the bus if any sleeper bit is set. For a
  * process whose waiting thread must notice that its set of consumers changed. */
 void rbus_bus_wake_sleepers(rbus_bus *b);
+
+/* Tells a bus thread (sleeping in rbus_bus_thread_wait with this `changed` counter, or about to) that its
+ * set changed: bumps the counter (seq_cst), and if `sleeping`, wakes that thread alone through the
+ * counter's low 32 bits, which it waits on too (with futex_waitv); without futex_waitv, rings the bus
+ * doorbell instead (every sleeper of the bus wakes and re-checks). */
+void rbus_bus_thread_kick(rbus_bus *b, uint64_t *changed, int sleeping);
 
 /* How many participants of the bus are spinning now (display and adaptive budget). */
 uint32_t rbus_bus_spinners(const rbus_bus *b);

@@ -58,6 +58,12 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         var sleeping = false
         /// Sleeps that ended by their 1 s safety timeout while a reader had data: lost wakeups.
         var lostWakeups = 0
+        /// Jobs of tasks that prefer this waiter as their executor, run by the thread between waits.
+        var jobs: [UnownedJob] = []
+        /// True while the thread waits on `idle` (nothing to wait for on the bus).
+        var idling = false
+        /// The thread, once it runs.
+        var thread: pthread_t?
     }
 
     /// Sleeps that ended by their safety timeout while a reader had data (0 unless a wakeup was lost).
@@ -121,8 +127,7 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
             s.cancelled.insert(id)
             return s.sleeping && s.waiting.contains { $0.id == id }
         }
-        rbus_counter_bump(changes) // seq_cst: the thread re-reads its set
-        if sleeping { rbus_bus_wake_sleepers(segment.bus) }
+        rbus_bus_thread_kick(segment.bus, changes, sleeping ? 1 : 0) // the thread re-reads its set
     }
 
     /// Suspends until `writer` has room for an event of `topic` and `payloadLength` bytes (`true`), or
@@ -153,30 +158,48 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                 c.resume(returning: false)
                 return
             }
-            rbus_counter_bump(changes) // seq_cst
-            if sleeping { rbus_bus_wake_sleepers(segment.bus) }
+            rbus_bus_thread_kick(segment.bus, changes, sleeping ? 1 : 0) // seq_cst bump, then wake it if asleep
             if wasEmpty { idle.signal() }
         }
     }
 
-    /// Stops the thread; waiting tasks resume with `false`. Returns when the thread has ended.
+    /// True on the waiter's own thread.
+    private var isBusThread: Bool {
+        let me = pthread_self()
+        return state.withLock { s in s.thread.map { pthread_equal($0, me) != 0 } ?? false }
+    }
+
+    /// Stops the thread; waiting tasks resume with `false`. Returns when the thread has ended (called
+    /// from a job on the thread itself, it returns at once and the thread ends after that job). Jobs of
+    /// tasks that prefer this executor go to the global executor from then on.
     public func stop() {
         let wasRunning = state.withLock { s -> Bool in
             defer { s.running = false }
             return s.running
         }
         guard wasRunning else { return }
-        rbus_counter_bump(changes)
-        rbus_bus_wake_sleepers(segment.bus)
+        rbus_bus_thread_kick(segment.bus, changes, 1)
         idle.signal()
-        finished.wait()
+        // From a job on the thread itself (a handler closing its bus), waiting would wait for ourselves:
+        // the thread ends after this job returns.
+        if !isBusThread { finished.wait() }
     }
 
     private func run() {
         defer { finished.signal() }
+        state.withLock { $0.thread = pthread_self() }
+        let executor = asUnownedTaskExecutor()
         typealias Snapshot = (readers: [UnsafeMutablePointer<rbus_consumer>?], writers: [UnsafeMutablePointer<rbus_producer>?],
                               needEnds: [UInt64], seen: UInt64, running: Bool)
         while true {
+            // The jobs of tasks that prefer this executor (subscriptions resumed by the round before,
+            // or woken by someone else): run here, so a resumed subscription costs no second wake.
+            let jobs = state.withLock { s -> [UnownedJob] in
+                var out: [UnownedJob] = []
+                swap(&out, &s.jobs)
+                return out
+            }
+            for job in jobs { job.runSynchronously(on: executor) }
             let dropped = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
                 guard !s.cancelled.isEmpty else { return [] }
                 var out: [CheckedContinuation<Bool, Never>] = []
@@ -188,18 +211,23 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                 return out
             }
             for c in dropped { c.resume(returning: false) }
-            let now: Snapshot = state.withLock { s in
+            let now: Snapshot? = state.withLock { s in
+                if !s.jobs.isEmpty && s.running { return nil } // more jobs first
                 s.sleeping = s.running && !(s.waiting.isEmpty && s.writers.isEmpty)
+                s.idling = s.running && s.waiting.isEmpty && s.writers.isEmpty
                 return (s.waiting.map { Optional($0.consumer) }, s.writers.map { Optional($0.producer) },
                         s.writers.map(\.needEnd), changesNow(), s.running)
             }
+            guard let now else { continue }
             guard now.running else { break }
             if now.readers.isEmpty && now.writers.isEmpty {
                 _ = idle.wait(timeout: .now() + .seconds(1))
+                state.withLock { $0.idling = false }
                 continue
             }
-            // Past 127 waiting writers the rest wait for a later round (futex_waitv takes 128 words).
-            let writers = Array(now.writers.prefix(127)), needEnds = Array(now.needEnds.prefix(127))
+            // Past 126 waiting writers the rest wait for a later round (futex_waitv takes 128 words: the
+            // doorbell, the kick word, 126 space doorbells).
+            let writers = Array(now.writers.prefix(126)), needEnds = Array(now.needEnds.prefix(126))
             let status = now.readers.withUnsafeBufferPointer { cs in
                 writers.withUnsafeBufferPointer { ps in
                     needEnds.withUnsafeBufferPointer { ends in
@@ -228,17 +256,39 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
             }
             for (c, value) in ready { c.resume(returning: value) }
         }
-        let left = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+        let (left, jobsLeft) = state.withLock { s -> ([CheckedContinuation<Bool, Never>], [UnownedJob]) in
             defer {
                 s.waiting.removeAll()
                 s.writers.removeAll()
+                s.jobs.removeAll()
             }
-            return s.waiting.map(\.continuation) + s.writers.map(\.continuation)
+            return (s.waiting.map(\.continuation) + s.writers.map(\.continuation), s.jobs)
         }
         for c in left { c.resume(returning: false) }
+        for job in jobsLeft { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
     }
 
     /// The change counter, read under the state lock before the wait (so a registration that comes
     /// later bumps it past this value).
     private func changesNow() -> UInt64 { rbus_counter_load(changes) }
+}
+
+extension BusWaiter: TaskExecutor {
+    /// Runs `job` on the waiter's thread, between its waits: a task that prefers this executor (a
+    /// subscription of the shared-memory bus) is resumed by the thread that saw its data, without
+    /// waking a second thread. After ``stop()``, jobs go to the global concurrent executor.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let (accepted, sleeping, idling) = state.withLock { s -> (Bool, Bool, Bool) in
+            guard s.running else { return (false, false, false) }
+            s.jobs.append(unowned)
+            return (true, s.sleeping, s.idling)
+        }
+        guard accepted else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
+            return
+        }
+        rbus_bus_thread_kick(segment.bus, changes, sleeping ? 1 : 0)
+        if idling { idle.signal() }
+    }
 }
