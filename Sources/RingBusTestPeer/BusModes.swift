@@ -4,11 +4,13 @@
 //   bus-sub BUS GUARANTEE FILTERS UNTIL TIMEOUT_S [DURABLE|-] [OUTFILE|-] [RESUME(0|1)] [DELAY_US]
 //       GUARANTEE amo|alo|eo; FILTERS comma-separated; UNTIL count:N (stop after N events) or last:N
 //       (stop after handling the event whose payload is N). Prints {"ready":1} once subscribed. Each
-//       event: without OUTFILE one JSON line {"n","stream","seq","r"}; with OUTFILE one write(2) of
+//       event: without OUTFILE one JSON line {"n","stream","seq","r","size"} (size: a string payload's
+//       bytes); with OUTFILE one write(2) of
 //       "n r p0,p1,...\n" (payload, redelivered, resume point) appended to the file. RESUME=1 starts
 //       from the resume point on the file's last line (exactly-once), else from the durable name's
 //       committed place (or the latest event). DELAY_US: the handler works that long per event first
-//       (so a kill lands in the middle of a batch). Ends with {"handled":…,"missed":…}; exit 4 on timeout.
+//       (so a kill lands in the middle of a batch). A payload "fail" makes the handler throw (retries,
+//       then a dead letter from this process). Ends with {"handled":…,"missed":…}; exit 4 on timeout.
 //   bus-pub BUS GUARANTEE TOPIC FROM COUNT [KEYS(0|1)] [PRODUCER|-] [ATTEMPTS|-] [DELAY_US]
 //       publishes payloads FROM..<FROM+COUNT (idempotency key "k<n>" with KEYS=1, durable producer name
 //       PRODUCER), flushes, prints {"published":…,"stream":…}. With ATTEMPTS, a file: each n is
@@ -80,18 +82,22 @@ private func subscribe(_ bus: SharedMemoryEventBus, _ args: [String], _ arg: (In
     let handler = ClosureHandler { e in
         let n = e.payload.intValue ?? -1
         if delay > 0 { usleep(delay) }
+        if e.payload == "fail" { throw EventBusError.handlerError("planned failure in pid \(getpid())") }
         if outFD >= 0 {
             let point = (bus.resumePoint() ?? []).map(String.init).joined(separator: ",")
             let line = "\(n) \(e.redelivered ? 1 : 0) \(point)\n"
             let written = line.withCString { write(outFD, $0, strlen($0)) }
             if written != line.utf8.count { throw EventBusError.handlerError("short write") }
         } else {
-            say("{\"n\":\(n),\"stream\":\(e.identity.stream),\"seq\":\(e.identity.sequence),\"r\":\(e.redelivered ? 1 : 0)}")
+            let size = e.payload.stringValue?.utf8.count ?? 0
+            say("{\"n\":\(n),\"stream\":\(e.identity.stream),\"seq\":\(e.identity.sequence),\"r\":\(e.redelivered ? 1 : 0),\"size\":\(size)}")
         }
         let count = handled.wrappingAdd(1, ordering: .relaxed).newValue
         if byCount ? count >= limit : n == limit { done.store(true, ordering: .releasing) }
     }
-    if let durable {
+    if let durable, case .positions(let p) = start {
+        try await bus.subscribe(toTopics: filters, durableName: durable, resumeFrom: p, handler)
+    } else if let durable {
         try await bus.subscribe(toTopics: filters, durableName: durable, start: start, handler)
     } else {
         try await bus.subscribe(toTopics: filters, handler)

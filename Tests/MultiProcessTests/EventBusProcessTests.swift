@@ -81,6 +81,33 @@ struct EventBusProcessTests {
         await publisher.close()
     }
 
+    @Test("across processes: a durable name in use elsewhere is refused, typed; a 1 MiB event arrives whole; a failing handler's dead letter reaches this process")
+    func crossProcessConformance() async throws {
+        let bus = try ProcessTestBus("xconf", streams: 2, capacity: 8 << 20, consumers: 8, maxEventSize: 1 << 20)
+        // count:1: the failing event is dead-lettered, not counted; the big one after it ends the peer.
+        let peer = try Peer(["bus-sub", bus.name, "alo", "t.>", "count:1", "\(Int(testDeadline))", "shared-name"])
+        #expect(peer.waitForLine(containing: "ready"))
+        var config = EventBusConfig()
+        config.deliveryGuarantee = .atLeastOnce
+        config.retry.initialBackoff = .milliseconds(1)
+        let here = try SharedMemoryEventBus(name: bus.name, config: config)
+        await #expect(throws: SegmentError.durableNameInUse(bus: bus.name, name: "shared-name")) {
+            try await here.subscribe(toTopics: ["t.>"], durableName: "shared-name", ClosureHandler { _ in })
+        }
+        let letters = LockedBox([Event]())
+        try await here.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.mutate { $0.append(e) } })
+        let big = String(repeating: "x", count: (1 << 20) - 64)
+        try await here.publish(Event(topic: "t.bad", payload: "fail"))
+        try await here.publish(Event(topic: "t.big", payload: .string(big)))
+        #expect(peer.wait() == 0, "the subscriber process did not handle both events")
+        #expect(peer.outputLines.contains { $0.contains("\"size\":\((1 << 20) - 64)") }, "the 1 MiB payload arrived whole")
+        let end = ContinuousClock.now + .seconds(testDeadline)
+        while letters.value.isEmpty && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(letters.value.first?.topic == "$dlq.t.bad")
+        #expect(letters.value.first?.payload["error"]?.stringValue?.contains("planned failure") == true)
+        await here.close()
+    }
+
     @Test("at-least-once: a durable subscriber killed with SIGKILL 100 times loses nothing; repeats are bounded and marked")
     func atLeastOnceSurvivesKills() async throws {
         let bus = try ProcessTestBus("alo", streams: 2, capacity: 64 << 10, consumers: 8, grace: .seconds(300))

@@ -94,13 +94,13 @@ final class ProcessTestBus {
     let segment: SharedSegment
 
     init(_ tag: String, streams: Int = 1, capacity: Int = 1 << 20, consumers: Int = 8,
-         grace: Duration = .seconds(10)) throws {
+         grace: Duration = .seconds(10), maxEventSize: Int? = nil) throws {
         name = "mp-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var p = SegmentParameters()
         p.streams = streams
         p.capacity = capacity
         p.consumerSlots = consumers
-        p.maxEventSize = min(64 << 10, capacity / 8)
+        p.maxEventSize = maxEventSize ?? min(64 << 10, capacity / 8)
         p.evictionGrace = grace
         segment = try SharedSegment.create(name: name, parameters: p)
     }

@@ -335,6 +335,17 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         try startSubscription(try Self.filters(topics), durableName: durableName, start: start, handler)
     }
 
+    /// Subscribes `handler` under a durable name, resuming from `resumeFrom`: per-stream positions the
+    /// application stored atomically with its own effects (from ``resumePoint()`` in the handler). Events
+    /// at or before that point are not delivered again; with the effects stored the same way, each
+    /// effect happens exactly once (Docs/GUARANTEES.md, rule C (c)).
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, resumeFrom positions: [UInt64],
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        try startSubscription(try Self.filters(topics), durableName: durableName, start: .positions(positions), handler)
+    }
+
     public func subscribe(to topics: [String]) async throws -> EventStream {
         let filters = try Self.filters(topics)
         let core = SubscriptionCore(id: 0, filters: nil, capacity: config.bufferSize, policy: .wait)

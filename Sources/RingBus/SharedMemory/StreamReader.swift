@@ -58,6 +58,9 @@ public struct RecordView: ~Copyable {
     public let isCopy: Bool
 }
 
+/// The design's name for a borrowed record: `poll(max:) { (view: borrowing EventView) in … }`.
+public typealias EventView = RecordView
+
 /// Counters of one reader (also published into its slot for observers).
 public struct ReaderCounters: Sendable, Hashable {
     /// Records delivered to this reader.
