@@ -8,6 +8,12 @@ if ! out=$(swift build -c release --package-path Benchmarks/EventBusBench 2>&1);
   echo "$out" >&2 # a failed build must say why (set -e alone would exit without a word)
   exit 1
 fi
+# The C ring benchmark gives the zero-copy rows their references in the same run (floor, futex, C rings).
+scripts/ensure-deps
+mkdir -p .build
+CC=${CC:-$(command -v cc || command -v clang)}
+"$CC" -O2 -std=gnu11 -ICSupport/CRingBus/include CSupport/CRingBus/*.c Benchmarks/ring/ringbench.c \
+   -luring -lpthread -o .build/ringbench
 bin=Benchmarks/EventBusBench/.build/release/EventBusBench
 out=Benchmarks/EventBusBench/results.jsonl
 : > "$out.tmp"

@@ -154,6 +154,16 @@ if bench.exists():
     def verdict(ok):
         return "met" if ok else "**missed**"
 
+    def per_run_ratio(a, fa, b, fb):
+        """Median [min, max] over runs of a's field / b's field, both from the same run."""
+        xs = []
+        for run in runs:
+            ra = [r for r in rows if r.get("run", 1) == run and r["bench"] == a]
+            rb = [r for r in rows if r.get("run", 1) == run and r["bench"] == b]
+            if ra and rb: xs.append(ra[0][fa] / rb[0][fb])
+        xs.sort()
+        return (xs[len(xs) // 2], xs[0], xs[-1]) if xs else (float("nan"),) * 3
+
     same = med("inmemory-1to1-same-event", "events_per_sec")
     new_event = med("inmemory-1to1-new-event", "events_per_sec")
     new_payload = med("inmemory-1to1-new-payload", "events_per_sec")
@@ -228,41 +238,86 @@ objects. Removing the per-subscription retain altogether needs a shared log with
 cursors (one reference per publish, not per slot); it is not built.
 """
 
+    if any(r["bench"].startswith("zc-") for r in rows):
+        zs50 = med("zc-pingpong-spin-64", "p50_ns")
+        zs99 = med("zc-pingpong-spin-64", "p99_ns")
+        zb50 = med("zc-pingpong-block-64", "p50_ns")
+        cfl, cfu = med("c-floor", "p50"), med("c-futex", "p50")
+        cspin = med("c-rbus-spin-64", "p50")
+        z1, z64 = med("zc-tput-b1-64", "events_per_sec"), med("zc-tput-b64-64", "events_per_sec")
+        c1, c64 = med("c-rbus-tput-b1-64", "events_per_sec"), med("c-rbus-tput-b64-64", "events_per_sec")
+        cring = med("c-cring", "events_per_sec")
+        r_spin = per_run_ratio("zc-pingpong-spin-64", "p50_ns", "c-floor", "p50")
+        r_block = per_run_ratio("zc-pingpong-block-64", "p50_ns", "c-futex", "p50")
+        r_b1 = per_run_ratio("zc-tput-b1-64", "events_per_sec", "c-rbus-tput-b1-64", "events_per_sec")
+        doc += f"""
+## The shared-memory bus, zero-copy path in Swift (issue 4)
+
+Same command and runs (`EventBusBench --only zc` runs just these rows). The Swift zero-copy path is
+`StreamWriter.claim` / `commit` and `StreamReader.poll(max:)` with borrowed `EventView`s, in two
+processes, each side on a thread pinned to its own CPU, 64-byte payloads. The references come from
+the C ring benchmark (`.build/ringbench`, built by `run.sh`) run by the same benchmark just before
+these rows, so each ratio below is taken within one run (median of the per-run ratios [range]).
+
+| measure | Swift zero-copy | reference, same run | ratio [range] | target (issue 4) | verdict |
+|---|---|---|---|---|---|
+| ping-pong one-way, polling, p50 | {zs50:.0f} ns (p99 {zs99:.0f} ns) | floor {cfl:.0f} ns; RingBus C path {cspin:.0f} ns | {r_spin[0]:.2f}× the floor [{r_spin[1]:.2f}–{r_spin[2]:.2f}] | ≤ 2.3× the floor | {verdict(r_spin[0] <= 2.3)} |
+| ping-pong one-way, sleeping consumer, p50 | {zb50 / 1000:.1f} µs | raw futex ping-pong {cfu / 1000:.1f} µs | {r_block[0]:.2f}× [{r_block[1]:.2f}–{r_block[2]:.2f}] | ≤ 1.3× | {verdict(r_block[0] <= 1.3)} |
+| 1 → 1, one commit per event | {z1 / 1e6:.2f} M events/s | RingBus C path {c1 / 1e6:.2f} M/s; minimal C SPSC ring {cring / 1e6:.1f} M/s | {r_b1[0]:.2f}× the C path [{r_b1[1]:.2f}–{r_b1[2]:.2f}] | ≥ 0.8× the C path | {verdict(r_b1[0] >= 0.8)} |
+| 1 → 1, batch of 64 per commit | {z64 / 1e6:.1f} M events/s | RingBus C path {c64 / 1e6:.1f} M/s | — | ≥ 50 M | {verdict(z64 >= 50e6)} |
+
+The Swift layer adds nothing measurable to the C path (the hot path is the C header's inline code,
+inlined into Swift). What separates these rows from their targets is the ring itself, as in the C
+section above: a one-way hand-off costs at least two cache-line transfers (the tail's line, then the
+record's), plus the commit's fence; a batch of 64 is bounded by the copy and the consumer's per-record
+validation.
+"""
+
     if any(r["bench"].startswith("shm-") for r in rows):
         amo, alo, eo = (med(f"shm-1to1-{g}", "events_per_sec") for g in ("amo", "alo", "eo"))
+        amo_new = med("shm-1to1-amo-new-payload", "events_per_sec")
         pub_amo = med("shm-1to1-amo", "publish_per_sec")
-        shm_dropped = max(r["dropped"] for r in rows if r["bench"].startswith("shm-1to1"))
+        r_alo = per_run_ratio("shm-1to1-alo", "events_per_sec", "shm-1to1-amo", "events_per_sec")
+        r_eo = per_run_ratio("shm-1to1-eo", "events_per_sec", "shm-1to1-amo", "events_per_sec")
+        lossy_lost = max(r["dropped"] for r in rows if r["bench"].startswith("shm-1to1-amo"))
+        gating_lost = max(r["dropped"] for r in rows if r["bench"] in ("shm-1to1-alo", "shm-1to1-eo"))
+        sem50b = med("semaphore-handoff", "p50_ns")
         block50, block99 = med("shm-pingpong-async-block", "p50_ns"), med("shm-pingpong-async-block", "p99_ns")
         spin50, spin99 = med("shm-pingpong-async-spin", "p50_ns"), med("shm-pingpong-async-spin", "p99_ns")
-        spin_floor = med("shm-pingpong-async-spin", "floor_ns_before")
+        r_sleep = per_run_ratio("shm-pingpong-async-block", "p50_ns", "c-futex", "p50")
         doc += f"""
 ## The shared-memory bus, convenience API (issue 4)
 
-Same command and runs as the in-process bus above (`EventBusBench --only shm` runs just these rows).
-Two processes: the benchmark publishes `Event(topic: "t", payload: ["user_id": i])` on a fresh bus
-(2 streams of 8 MiB) and re-runs itself as the subscriber process, whose async handler counts; events/s
-is the subscriber's, from its first event to the last of 1,000,000. Ping-pong: the subscriber's handler
-publishes each "ping" back as a "pong"; one-way = round trip / 2, 5,000 rounds sleeping (`.block`, 50 µs
-pause before each ping so both sides are asleep when it lands) and 20,000 polling (`.spin`). The
-sleeping reference is the thread-to-thread semaphore hand-off of the in-process rows (a futex wake, one
-process); the raw cross-process futex ping-pong is measured by `Benchmarks/ring` (section above).
+Same command and runs (`EventBusBench --only shm` runs just these rows). Two processes: the benchmark
+publishes `Event(topic: "t", payload: ["user_id": 123])` (one `Event` value, encoded at every publish;
+the last row builds a new payload per publish) on a fresh bus (2 streams of 8 MiB) and re-runs itself
+as the subscriber process, whose async handler counts; events/s is the subscriber's, from its first
+event to the last of 1,000,000. Ping-pong: the subscriber's handler publishes each "ping" back as a
+"pong"; one-way = round trip / 2, 5,000 rounds sleeping (`.block`, a 50 µs pause before each ping so
+both sides are asleep when it lands) and 20,000 polling (`.spin`). The sleeping reference is the raw
+futex ping-pong of the same run (C, two processes).
 
 | measure | median [range] | floor before it | target (issue 4) | verdict |
 |---|---|---|---|---|
-| 1 → 1 across processes, at-most-once, `Event` + async handler | {amo / 1e6:.2f} M events/s [{rng("shm-1to1-amo", "events_per_sec")}] (publisher alone {pub_amo / 1e6:.2f} M/s) | {floor("shm-1to1-amo")} | ≥ 2 M | {verdict(amo >= 2e6)} |
-| same, at-least-once (gating, commit after each handler) | {alo / 1e6:.2f} M events/s [{rng("shm-1to1-alo", "events_per_sec")}] = {alo / amo:.2f}× at-most-once | {floor("shm-1to1-alo")} | ≥ 0.7× | {verdict(alo >= 0.7 * amo)} |
-| same, exactly-once | {eo / 1e6:.2f} M events/s [{rng("shm-1to1-eo", "events_per_sec")}] = {eo / amo:.2f}× at-most-once | {floor("shm-1to1-eo")} | ≥ 0.5× | {verdict(eo >= 0.5 * amo)} |
-| events lost, any run and guarantee | {shm_dropped:.0f} | — | — | (lossy subscriber kept up) |
-| ping-pong one-way, async handlers, sleeping, p50 (p99) | {block50 / 1000:.1f} µs ({block99 / 1000:.1f} µs) = {block50 / sem50:.1f}× the semaphore hand-off | — | ≤ 2.5× raw futex ping-pong | {verdict(block50 <= 2.5 * sem50)} |
-| ping-pong one-way, async handlers, polling, p50 (p99) | {spin50:.0f} ns ({spin99 / 1000:.1f} µs) = {spin50 / spin_floor:.0f}× the floor | {floor("shm-pingpong-async-spin")} | — | (the zero-copy path's target is for borrowed views, not async handlers) |
+| 1 → 1 across processes, at-most-once, `Event` + async handler | {amo / 1e6:.2f} M events/s [{rng("shm-1to1-amo", "events_per_sec")}] (publisher {pub_amo / 1e6:.2f} M/s) | {floor("shm-1to1-amo")} | ≥ 2 M | {verdict(amo >= 2e6)} |
+| same, at-least-once (gating, commit after each handler) | {alo / 1e6:.2f} M events/s [{rng("shm-1to1-alo", "events_per_sec")}] = {r_alo[0]:.2f}× at-most-once [{r_alo[1]:.2f}–{r_alo[2]:.2f}] | {floor("shm-1to1-alo")} | ≥ 0.7× | {verdict(r_alo[0] >= 0.7)} |
+| same, exactly-once | {eo / 1e6:.2f} M events/s [{rng("shm-1to1-eo", "events_per_sec")}] = {r_eo[0]:.2f}× at-most-once [{r_eo[1]:.2f}–{r_eo[2]:.2f}] | {floor("shm-1to1-eo")} | ≥ 0.5× | {verdict(r_eo[0] >= 0.5)} |
+| at-most-once, a new payload object per publish | {amo_new / 1e6:.2f} M events/s [{rng("shm-1to1-amo-new-payload", "events_per_sec")}] | {floor("shm-1to1-amo-new-payload")} | — | (includes building the dictionary) |
+| events lost, worst run | at-most-once {lossy_lost:.0f} of 1,000,000; at-least-once and exactly-once {gating_lost:.0f} | — | — | the publisher outran the lossy subscriber and lapped it: counted, as at-most-once promises |
+| ping-pong one-way, async handlers, sleeping, p50 (p99) | {block50 / 1000:.1f} µs ({block99 / 1000:.1f} µs) = {r_sleep[0]:.2f}× the raw futex ping-pong [{r_sleep[1]:.2f}–{r_sleep[2]:.2f}] (semaphore hand-off {sem50b / 1000:.1f} µs) | — | ≤ 2.5× | {verdict(r_sleep[0] <= 2.5)} |
+| ping-pong one-way, async handlers, polling, p50 (p99) | {spin50:.0f} ns ({spin99 / 1000:.1f} µs) | {floor("shm-pingpong-async-spin")} | — | (the polling target is the zero-copy path's, above) |
 
-Where the time goes (`perf record -e cpu-clock` on `EventBusBench --only shm --quick`, both processes):
-no single hot spot. Task-allocator frames and task switches of the async publish and handler calls,
-reference counting of `Event`'s strings and payload, hashing while decoding the payload into a
-dictionary, UTF-8 validation of topic and strings, and one full fence per commit (the price of a
-sleeping subscriber never missing a wake). The publisher alone runs at about the subscriber's rate, so
-both sides need work; the zero-copy path on the same rings (no `Event`, no JSON) is measured in the
-sections above.
+Where the time goes (`perf record -e cpu-clock -p` on each process): the subscriber is the bound. Per
+event it decodes the JSON payload into a dictionary (hashing, an allocation), builds the `Event`, and
+makes two async calls (the handler existential and its closure), each a task-allocator frame; at
+at-least-once it also commits after each handler (a fence), and the full ring makes producer and
+consumer trade the cursor and tail lines for every record. The publisher alone runs at about twice
+the at-most-once subscriber's rate, so the lossy subscriber is lapped (and counts it). Changes that
+were measured and kept: the body encoded into a reused buffer, JSON object keys sorted on the stack,
+strings without escapes copied at once, the topic validated only when it changes and cached as text
+on the subscriber, the first handler attempt inline, and the subscriptions run on their bus thread
+(a `TaskExecutor`), which removed a thread wake per delivery to a sleeping subscriber (sleeping p50
+from 19.6 µs to about 10 µs).
 """
 
 (root / "Docs/BENCHMARKS.md").write_text(doc)

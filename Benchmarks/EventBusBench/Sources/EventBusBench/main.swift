@@ -215,6 +215,14 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-sub" {
     try await shmSubscriberChild(CommandLine.arguments)
     exit(0)
 }
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--zc-pong" {
+    try zcPongChild(CommandLine.arguments)
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--zc-sink" {
+    try zcSinkChild(CommandLine.arguments)
+    exit(0)
+}
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-pong" {
     try await shmPongChild(CommandLine.arguments)
     exit(0)
@@ -222,7 +230,7 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-pong" {
 
 let quick = CommandLine.arguments.contains("--quick")
 let scale = quick ? 20 : 1
-/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json, shm).
+/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json, shm, zc).
 let only: Set<String>? = CommandLine.arguments.firstIndex(of: "--only").map {
     Set(CommandLine.arguments[$0 + 1].split(separator: ",").map(String.init))
 }
@@ -247,7 +255,15 @@ if wanted("shm") {
         try await shmThroughput(1_000_000 / scale, g, newPayload: false)
     }
     try await shmThroughput(1_000_000 / scale, .atMostOnce, newPayload: true)
+    try await shmThroughput(1_000_000 / scale, .atLeastOnce, newPayload: false, capacity: 1 << 20)
     emit("semaphore-handoff", percentiles(semaphoreHandoff(20_000 / scale)))
     try await shmPingPong(5_000 / scale, "block")
     try await shmPingPong(20_000 / scale, "spin")
+}
+if wanted("zc") {
+    if !cReferences(quick: quick) { FileHandle.standardError.write(Data("no .build/ringbench: C references skipped\n".utf8)) }
+    try zcPingPong(200_000 / scale, block: false)
+    try zcPingPong(20_000 / scale, block: true)
+    try zcThroughput(20_000_000 / scale, batch: 1)
+    try zcThroughput(50_000_000 / scale, batch: 64)
 }
