@@ -165,7 +165,7 @@ func shmPingPong(_ rounds: Int, _ wait: String) async throws {
     try await bus.publish(Event(topic: "ping", payload: .int(Int64(nowNs()))))
     let deadline = nowNs() + 120_000_000_000
     while done.load(ordering: .relaxed) < rounds + warm && nowNs() < deadline { try await Task.sleep(for: .milliseconds(5)) }
-    child.terminate()
+    kill(child.processIdentifier, SIGKILL) // not terminate(): the child inherits a mask that blocks SIGTERM
     child.waitUntilExit()
     let oneWay = rtts.withLock { $0 }.map { $0 / 2 }
     emit("shm-pingpong-async-\(wait)", percentiles(oneWay) + [("floor_ns_before", floor)])

@@ -96,7 +96,7 @@ func zcPingPong(_ rounds: Int, block: Bool) throws {
     let b = try SharedSegment.create(name: pong, parameters: zcParameters())
     defer { try? SharedSegment.remove(name: ping); try? SharedSegment.remove(name: pong) }
     let (child, out) = try spawnChild(["--zc-pong", ping, pong, block ? "1" : "0"])
-    defer { child.terminate(); child.waitUntilExit() }
+    defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() } // SIGTERM may be blocked in it
     guard readLine(out, containing: "ready") != nil else { throw SegmentError.invalidParameter("pong child did not start") }
     let warm = rounds / 10
     let samples: [UInt64] = try onPinnedThread(0) {
