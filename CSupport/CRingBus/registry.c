@@ -404,3 +404,69 @@ void rbus_consumer_close(rbus_consumer *c) {
     close(c->lock_fd); /* drops the slot lock */
     c->lock_fd = -1;
 }
+
+/* ---- operator actions (the CLI's `consumers rm` and `cleanup`) ----------------------------------- */
+
+/* Frees one slot whose lock this description holds: no name, FREE, zeroed cursors (so it gates no one),
+ * under the registry lock so no open races it. */
+static void free_slot_locked(rbus_bus *b, uint32_t j) {
+    struct rbus_slot_meta *m = rbus_bus_slot(b, j);
+    atomic_store_explicit(RBUS_A32(&m->mode), 0, memory_order_relaxed);
+    atomic_store_explicit(RBUS_A64(&m->demote_lag), 0, memory_order_relaxed);
+    name_store(m->name, NULL);
+    uint64_t old = atomic_load_explicit(RBUS_A64(&m->claim), memory_order_relaxed);
+    /* Release: the cleared mode and name are visible before FREE (pairs with the acquire loads of claim in
+     * scan_min and the registry). A FREE slot is skipped by producers whatever its cursors say. */
+    atomic_store_explicit(RBUS_A64(&m->claim), make_claim(RBUS_STATE_FREE, old), memory_order_release);
+}
+
+rbus_status rbus_consumer_forget(rbus_bus *b, const char *name, rbus_error *err) {
+    if (!name || rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "forget", 0);
+    if (b->fork_generation != rbus_fork_generation()) return fail(err, RBUS_E_FORKED, "forget", 0);
+    int fd = open_participant_fd(b);
+    if (fd < 0) return fail(err, RBUS_E_SYSTEM, "open", errno);
+    rbus_status s = registry_lock(fd, err);
+    if (s != RBUS_OK) {
+        close(fd);
+        return s;
+    }
+    s = RBUS_E_NOT_FOUND;
+    for (uint32_t j = 0; j < b->consumers; j++) {
+        if (!name_equals(rbus_bus_slot(b, j)->name, name)) continue;
+        int r = lock_try(fd, slot_lock_byte(j));
+        if (r != 0) {
+            s = r == -EAGAIN ? RBUS_E_NAME_IN_USE : RBUS_E_SYSTEM;
+            break;
+        }
+        free_slot_locked(b, j);
+        lock_release(fd, slot_lock_byte(j));
+        s = RBUS_OK;
+        break;
+    }
+    lock_release(fd, RBUS_LOCK_REGISTRY);
+    close(fd);
+    return s == RBUS_OK ? RBUS_OK : fail(err, s, "forget", 0);
+}
+
+int rbus_reap_dead_anonymous(rbus_bus *b, uint32_t *slots, uint32_t max, int dry_run) {
+    if (b->fork_generation != rbus_fork_generation()) return -ECHILD;
+    int fd = open_participant_fd(b);
+    if (fd < 0) return -errno;
+    if (registry_lock(fd, NULL) != RBUS_OK) {
+        close(fd);
+        return -EBUSY;
+    }
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < b->consumers && n < max; j++) {
+        struct rbus_slot_meta *m = rbus_bus_slot(b, j);
+        uint32_t st = rbus_claim_state(atomic_load_explicit(RBUS_A64(&m->claim), memory_order_acquire));
+        if (st != RBUS_STATE_ACTIVE || !name_empty(m->name)) continue; /* durable places are kept */
+        if (lock_try(fd, slot_lock_byte(j)) != 0) continue;            /* alive */
+        if (!dry_run) free_slot_locked(b, j);
+        lock_release(fd, slot_lock_byte(j));
+        slots[n++] = j;
+    }
+    lock_release(fd, RBUS_LOCK_REGISTRY);
+    close(fd);
+    return (int)n;
+}

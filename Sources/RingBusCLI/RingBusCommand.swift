@@ -1,14 +1,38 @@
 // ringbus: operate, inspect and demonstrate a RingBus from the shell.
 
 import ArgumentParser
+import Foundation
 import RingBus
 
 @main
-struct RingBusCommand: ParsableCommand {
+struct RingBusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringbus",
         abstract: "Shared-memory publish/subscribe bus: operate, inspect and benchmark.",
         version: "ringbus \(RingBusVersion.string) (layout \(RingBusVersion.layout))",
-        subcommands: [Demo.self, DemoConsumer.self]
+        subcommands: [Create.self, List.self, Stat.self, Pub.self, Tail.self, Consumers.self, Remove.self, Cleanup.self,
+                      Demo.self, DemoConsumer.self]
     )
+
+    /// Errors as one line on standard error (`ringbus: …`), no usage block and no stack trace; usage
+    /// errors exit 64, runtime errors 1 (a subcommand that already printed its line throws its status).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) } // --help and --version print as usual
+            let message = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !message.isEmpty {
+                let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+                FileHandle.standardError.write(Data("ringbus: \(text.split(separator: "\n").first ?? "")\n".utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }

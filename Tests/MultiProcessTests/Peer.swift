@@ -28,8 +28,8 @@ final class Peer: @unchecked Sendable {
     private var buffer = Data()
     private var lines: [String] = []
 
-    init(_ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: peerPath)
+    init(_ args: [String], executable: String = peerPath) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         process.standardOutput = out
         out.fileHandleForReading.readabilityHandler = { [weak self] h in

@@ -50,6 +50,15 @@ rbus_status rbus_consumer_open(rbus_bus *b, const char *durable_name, uint32_t m
 /* Commits, then releases the slot: a durable consumer keeps its place (it still gates, until evicted). */
 void rbus_consumer_close(rbus_consumer *c);
 
+/* Operator action: frees the place of durable consumer `name` when no process holds it (a forgotten name
+ * would otherwise keep gating producers until evicted). RBUS_OK, RBUS_E_NOT_FOUND, RBUS_E_NAME_IN_USE
+ * (a live owner holds it). */
+rbus_status rbus_consumer_forget(rbus_bus *b, const char *name, rbus_error *err);
+
+/* Operator action: frees anonymous consumer slots whose owner died (ACTIVE, lock free, no name), writing
+ * up to `max` slot indexes to `slots`; with `dry_run` only lists them. Returns how many, or -errno. */
+int rbus_reap_dead_anonymous(rbus_bus *b, uint32_t *slots, uint32_t max, int dry_run);
+
 /* Liveness of a stream's producer / a slot's consumer, tested with F_OFD_GETLK through `fd` (any fd of
  * the segment, read-only is enough): 1 alive (lock held by another description), 0 dead or free,
  * negative -errno. */

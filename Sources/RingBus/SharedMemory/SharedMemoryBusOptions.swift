@@ -35,6 +35,9 @@ public struct SharedMemoryBusOptions: Sendable {
     public var slowConsumerPolicy: SlowConsumerPolicy = .block
     /// How long `flush()` waits before it throws ``EventBusError/timedOut(_:)``.
     public var flushTimeout: Duration = .seconds(30)
+    /// Create the bus when it does not exist (default). `false`: attach only, and throw
+    /// ``SegmentError/notFound(bus:)`` for an unknown bus.
+    public var createIfMissing = true
     /// Where the bus logs what an operator should know (durable names resumed after a crash,
     /// evictions, dead letters, undecodable records), with the bus name as metadata. The default
     /// discards everything: the library never bootstraps logging; pass your application's logger.

@@ -90,7 +90,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         self.name = name
         self.config = c
         self.options = options
-        segment = try SharedSegment.open(name: name, parameters: options.segment)
+        segment = options.createIfMissing ? try SharedSegment.open(name: name, parameters: options.segment)
+                                          : try SharedSegment.attach(name: name)
         waiter = BusWaiter(segment: segment)
         var log = options.logger
         log[metadataKey: "bus"] = "\(name)"
@@ -335,6 +336,17 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         try startSubscription(try Self.filters(topics), durableName: durableName, start: start, handler)
     }
 
+    /// Subscribes `handler` to `topics` from `start`, optionally under a durable name, ending the
+    /// subscription by itself after `limit` events were handled (and, gating, committed): no event
+    /// after the last is read into the handler or committed.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String? = nil, start: StartPosition, limit: Int?,
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        if let limit, limit < 1 { throw EventBusError.subscribeError("limit must be at least 1, got \(limit)") }
+        return try startSubscription(try Self.filters(topics), durableName: durableName, start: start, handler, limit: limit)
+    }
+
     /// Subscribes `handler` under a durable name, resuming from `resumeFrom`: per-stream positions the
     /// application stored atomically with its own effects (from ``resumePoint()`` in the handler). Events
     /// at or before that point are not delivered again; with the effects stored the same way, each
@@ -369,7 +381,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     }
 
     private func startSubscription(_ filters: [TopicFilter]?, durableName: String?, start: StartPosition,
-                       _ handler: any EventHandler, onEnd: @escaping @Sendable () -> Void = {}) throws -> Subscription
+                                   _ handler: any EventHandler, limit: Int? = nil,
+                                   onEnd: @escaping @Sendable () -> Void = {}) throws -> Subscription
     {
         if state.withLock({ $0.closed }) { throw EventBusError.subscribeError("the event bus is closed") }
         // Segment errors (no free slot, durable name in use, bus removed) are thrown as they are: typed,
@@ -387,7 +400,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         // The subscription runs on the bus thread (the waiter is its task executor): the thread that
         // sees its data resumes it directly, one wake instead of two.
         let task = Task(executorPreference: waiter) { [self] in
-            await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler) }
+            await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler, limit: limit) }
             retire(sub)
             onEnd()
         }
@@ -423,7 +436,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     // MARK: Delivery
 
     /// The subscription's task: read a batch, handle it in order, commit, wait when there is nothing.
-    private func run(_ sub: SharedSubscription, _ handler: any EventHandler) async {
+    private func run(_ sub: SharedSubscription, _ handler: any EventHandler, limit: Int? = nil) async {
+        var remaining = limit ?? Int.max
         var batch: [SharedSubscription.Taken] = []
         batch.reserveCapacity(min(sub.batchLimit, 1024))
         var sinceCommit = [Int](repeating: 0, count: sub.streams)
@@ -466,6 +480,12 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                 }
                 sub.queued.store(batch.count - i - 1, ordering: .relaxed)
                 sub.handledOne(batch[i], sinceCommit: &sinceCommit)
+                remaining -= 1
+                if remaining == 0 { // the limit: commit what was handled, give back the rest, end
+                    if i + 1 < batch.count { sub.unread(batch[(i + 1)...]) }
+                    rbus_consumer_commit_at(sub.reader.c, batch[i].stream, batch[i].nextPosition, batch[i].sequence &+ 1)
+                    break reading
+                }
             }
             batch.removeAll(keepingCapacity: true)
             sub.handledAllRead()

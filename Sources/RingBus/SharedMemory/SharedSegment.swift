@@ -149,3 +149,48 @@ public final class SharedSegment: @unchecked Sendable {
     /// Wall-clock nanoseconds since 1970 of a record timestamp of this bus.
     public func wallClockNanoseconds(ticks: UInt64) -> UInt64 { rbus_bus_timestamp_ns(bus, ticks) }
 }
+
+extension SharedSegment {
+    /// Names of the buses in /dev/shm (their segments' names without the `ringbus.` prefix), sorted;
+    /// half-built segments (`…​.tmp.<pid>.<random>`) are left out.
+    public static func list() -> [String] {
+        guard let dir = opendir("/dev/shm") else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard file.hasPrefix("ringbus."), !file.contains(".tmp.") else { continue }
+            let name = String(file.dropFirst("ringbus.".count))
+            if rbus_name_validate(name) == RBUS_OK { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Frees the place of durable consumer `name` when no process holds it (a forgotten durable name
+    /// would otherwise hold gating producers until evicted). The corresponding C function is
+    /// `rbus_consumer_forget`.
+    /// - Throws: ``SegmentError/durableNameInUse(bus:name:)`` while a live process holds it,
+    ///   ``SegmentError/invalidParameter(_:)`` when no consumer has that name.
+    public func forgetConsumer(named durableName: String) throws(SegmentError) {
+        var err = rbus_error()
+        let s = rbus_consumer_forget(bus, durableName, &err)
+        if s == RBUS_OK { return }
+        if s == RBUS_E_NOT_FOUND { throw .invalidParameter("bus '\(name)' has no durable consumer named '\(durableName)'") }
+        throw SegmentError.from(s.rawValue, err, bus: name, what: "consumer slot", name: durableName)
+    }
+
+    /// Frees anonymous consumer slots whose owner died (a dead anonymous gating consumer holds
+    /// producers until one evicts it); with `dryRun` only lists them. Returns the slot indexes.
+    public func reapDeadAnonymousConsumers(dryRun: Bool) throws(SegmentError) -> [Int] {
+        var slots = [UInt32](repeating: 0, count: consumerSlots)
+        let n = slots.withUnsafeMutableBufferPointer {
+            rbus_reap_dead_anonymous(bus, $0.baseAddress, UInt32($0.count), dryRun ? 1 : 0)
+        }
+        guard n >= 0 else {
+            throw .system(bus: name, SystemCallError(call: "reap (registry lock)", errno: -n))
+        }
+        return slots.prefix(Int(n)).map { Int($0) }
+    }
+}

@@ -1,0 +1,97 @@
+// CLISupport.swift: what every `ringbus` subcommand shares: byte sizes with suffixes, one-line errors
+// on standard error with distinct exit statuses, unbuffered output lines.
+
+import ArgumentParser
+import Foundation
+import RingBus
+
+/// Exit statuses: 0 success; 64 a usage error (ArgumentParser's, for bad arguments); 1 a runtime error
+/// (the bus, the system, the input); 3 a pipe closed under a durable tail (nothing was committed).
+enum Exit {
+    static let runtime: Int32 = 1
+    static let brokenPipe: Int32 = 3
+}
+
+/// Prints `ringbus: <message>` on standard error and returns the runtime exit status to throw.
+func failure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("ringbus: \(message)\n".utf8))
+    return ExitCode(Exit.runtime)
+}
+
+/// Runs `body`, turning a thrown error into one clear line and the runtime exit status.
+func reporting<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as SegmentError {
+        throw failure(e.description)
+    } catch let e as EventBusError {
+        throw failure(e.description)
+    } catch {
+        throw failure("\(error)")
+    }
+}
+
+/// Writes `line` and a newline to standard output in one write(2); false when the write failed (EPIPE
+/// when the reader went away).
+@discardableResult
+func writeLine(_ line: String) -> Bool {
+    var bytes = Array(line.utf8)
+    bytes.append(10)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        offset += n
+    }
+    return true
+}
+
+/// A byte count written as a number with an optional suffix: B, KiB, MiB, GiB (powers of 1024) or
+/// K, M, G, KB, MB, GB (also powers of 1024, as `ls -h` reads them).
+struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
+    let bytes: Int
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces)
+        let digits = text.prefix { $0.isNumber }
+        let suffix = text.dropFirst(digits.count).lowercased()
+        guard let n = Int(digits) else { return nil }
+        let scale: Int
+        switch suffix {
+        case "", "b": scale = 1
+        case "k", "kb", "kib": scale = 1 << 10
+        case "m", "mb", "mib": scale = 1 << 20
+        case "g", "gb", "gib": scale = 1 << 30
+        default: return nil
+        }
+        let (v, overflow) = n.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        bytes = v
+    }
+
+    var description: String {
+        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift)\(unit)"
+        }
+        return "\(bytes)"
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// A bus name argument, validated the way the library validates it.
+func validateBusName(_ name: String) throws {
+    let ok = !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".."
+        && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0)) }
+    guard ok else { throw ValidationError("invalid bus name '\(name)': use 1-64 of A-Z a-z 0-9 _ . - (not . or ..)") }
+}
+
+/// Encodes a JSONValue as one compact line.
+func jsonLine(_ value: JSONValue) -> String { String(decoding: value.encodedBytes(), as: UTF8.self) }

@@ -1,0 +1,208 @@
+// CLITests.swift: the built `ringbus` binary, end to end: create, pub, tail, stat, consumers, rm and
+// cleanup, their JSON contracts, a durable tail killed and restarted, and every bad input answered with
+// one line on standard error and the right exit status (64 usage, 1 runtime), never a crash or a hang.
+
+import Foundation
+import RingBus
+import Testing
+
+/// The `ringbus` executable built beside the test bundle.
+let ringbusPath: String = URL(fileURLWithPath: peerPath).deletingLastPathComponent().appendingPathComponent("ringbus").path
+
+/// The result of one `ringbus` run.
+struct CLIRun {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+}
+
+/// Runs `ringbus args` to completion (killed at the deadline), with `input` on standard input.
+func ringbus(_ args: [String], input: String? = nil, timeout: TimeInterval = testDeadline) throws -> CLIRun {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ringbusPath)
+    p.arguments = args
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+    try? inp.fileHandleForWriting.close()
+    let outData = LockedBox(Data()), errData = LockedBox(Data())
+    let readers = DispatchGroup()
+    for (pipe, box) in [(out, outData), (err, errData)] {
+        readers.enter()
+        DispatchQueue.global().async {
+            let d = pipe.fileHandleForReading.readDataToEndOfFile()
+            box.mutate { $0 = d }
+            readers.leave()
+        }
+    }
+    let end = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < end { usleep(2000) }
+    if p.isRunning {
+        kill(p.processIdentifier, SIGKILL)
+        Issue.record("ringbus \(args) exceeded its \(timeout) s deadline")
+    }
+    p.waitUntilExit()
+    _ = readers.wait(timeout: .now() + 5)
+    return CLIRun(status: p.terminationStatus, stdout: String(decoding: outData.value, as: UTF8.self),
+                  stderr: String(decoding: errData.value, as: UTF8.self))
+}
+
+/// A bus name for one CLI test; the bus is removed when the test ends.
+final class CLIBus {
+    let name = "cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    deinit { try? SharedSegment.remove(name: name) }
+}
+
+private func object(_ line: String) -> [String: Any]? {
+    (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+}
+
+@Suite("ringbus command", .serialized)
+struct CLITests {
+    @Test("create, ls, pub, tail --json, stat --json, consumers, rm: the documented JSON fields")
+    func endToEnd() throws {
+        let bus = CLIBus()
+        let created = try ringbus(["create", bus.name, "--capacity", "256KiB", "--streams", "2", "--consumers", "8"])
+        #expect(created.status == 0 && created.stdout.contains("created bus"))
+        let ls = try ringbus(["ls", "--json"])
+        let rows = (try? JSONSerialization.jsonObject(with: Data(ls.stdout.utf8))) as? [[String: Any]] ?? []
+        let row = rows.first { $0["name"] as? String == bus.name }
+        #expect(row != nil && Set(row!.keys) == ["name", "size_bytes", "producers", "consumers"])
+
+        let tail = try Peer.ringbus(["tail", bus.name, "orders.*", "--json", "--count", "3", "--timeout", "30"])
+        #expect(waitForConsumer(on: bus.name))
+        let pub = try ringbus(["pub", bus.name, "orders.created", "-"], input: "{\"id\": 1}\n{\"id\": 2}\n\n{\"id\": 3}\n")
+        #expect(pub.status == 0, "\(pub.stderr)")
+        _ = try ringbus(["pub", bus.name, "other.topic", "{\"id\": 99}"])
+        #expect(tail.wait() == 0)
+        let events = tail.outputLines.compactMap(object)
+        #expect(events.map { ($0["payload"] as? [String: Any])?["id"] as? Int } == [1, 2, 3])
+        #expect(events.allSatisfy { Set($0.keys) == ["topic", "payload", "timestamp", "stream", "sequence"] })
+        #expect((events.first?["timestamp"] as? String)?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$"#, options: .regularExpression) != nil)
+
+        let stat = try ringbus(["stat", bus.name, "--json"])
+        let s = object(stat.stdout) ?? [:]
+        #expect(Set(s.keys) == ["name", "published", "delivered", "dropped", "producers", "consumers"])
+        #expect(s["published"] as? Int == 4)
+        let human = try ringbus(["stat", bus.name])
+        #expect(human.status == 0 && human.stdout.contains("published 4"))
+        let consumers = try ringbus(["consumers", bus.name, "--json"])
+        #expect(consumers.status == 0 && consumers.stdout.hasPrefix("["))
+        let rm = try ringbus(["rm", bus.name])
+        #expect(rm.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.\(bus.name)"))
+    }
+
+    @Test("a durable tail killed with SIGKILL and started again prints every event at least once")
+    func durableTail() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "64KiB"]).status == 0)
+        let args = ["tail", bus.name, "n", "--durable", "cli-durable", "--json", "--timeout", "2"]
+        let first = try Peer.ringbus(args)
+        #expect(waitForConsumer(on: bus.name))
+        #expect(try ringbus(["pub", bus.name, "n", "-"], input: (0..<50).map { "\($0)\n" }.joined()).status == 0)
+        // Wait until it printed some, then kill it mid-stream; publish more while it is dead.
+        let end = Date().addingTimeInterval(testDeadline)
+        while first.outputLines.count < 10 && Date() < end { usleep(1000) }
+        first.kill9()
+        first.wait()
+        #expect(try ringbus(["pub", bus.name, "n", "-"], input: (50..<100).map { "\($0)\n" }.joined()).status == 0)
+        let second = try Peer.ringbus(args)
+        #expect(second.wait() == 0) // exits 0 after 2 s without events
+        let printed = (first.outputLines + second.outputLines).compactMap(object).compactMap { $0["payload"] as? Int }
+        #expect(Set(printed) == Set(0..<100), "every event printed at least once across the restart")
+        let consumers = try ringbus(["consumers", bus.name, "rm", "cli-durable"])
+        #expect(consumers.status == 0, "\(consumers.stderr)")
+    }
+
+    @Test("bad input: one line on standard error naming the problem; 64 for usage errors, 1 for runtime errors")
+    func badInput() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "64KiB"]).status == 0)
+        let cases: [(args: [String], input: String?, status: Int32, says: String)] = [
+            (["stat", "no-such-bus-\(getpid())"], nil, 1, "does not exist"),
+            (["pub", "no-such-bus-\(getpid())", "t", "{}"], nil, 1, "does not exist"),
+            (["create", "../x"], nil, 64, "invalid bus name"),
+            (["create", ""], nil, 64, "invalid bus name"),
+            (["create", String(repeating: "a", count: 65)], nil, 64, "invalid bus name"),
+            (["create", bus.name], nil, 1, "already exists"),
+            (["create", "cli-bad-\(getpid())", "--capacity", "1000"], nil, 1, "capacity"),
+            (["create", "cli-bad-\(getpid())", "--capacity", "12XB"], nil, 64, "capacity"),
+            (["pub", bus.name, "t", "{bad"], nil, 64, "invalid JSON"),
+            (["pub", bus.name, "t.*", "{}"], nil, 64, "wildcards"),
+            (["pub", bus.name, "t", "-"], "{\"ok\": 1}\nnot json\n", 1, "line 2"),
+            (["pub", bus.name, "t", "\"" + String(repeating: "x", count: 20_000) + "\""], nil, 1, "exceeds"),
+            (["tail", bus.name, "a..b"], nil, 64, "invalid pattern"),
+            (["tail", bus.name, "--from", "middle"], nil, 64, "--from"),
+            (["consumers", bus.name, "rm", "nobody"], nil, 1, "no durable consumer"),
+            (["pub"], nil, 64, "Missing expected argument"),
+        ]
+        for c in cases {
+            let r = try ringbus(c.args, input: c.input, timeout: 30)
+            #expect(r.status == c.status, "ringbus \(c.args.prefix(3)): status \(r.status), stderr \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines.first?.hasPrefix("ringbus: ") == true && r.stderr.contains(c.says),
+                    "ringbus \(c.args.prefix(3)): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.cli-bad-\(getpid())"), "nothing half-created")
+
+        // A corrupt segment and one of another layout: refused with one line, exit 1.
+        let corrupt = "cli-corrupt-\(getpid())"
+        FileManager.default.createFile(atPath: "/dev/shm/ringbus.\(corrupt)", contents: Data(count: 8192),
+                                       attributes: [.posixPermissions: 0o600])
+        defer { unlink("/dev/shm/ringbus.\(corrupt)") }
+        for args in [["stat", corrupt], ["tail", corrupt, "--timeout", "1"], ["pub", corrupt, "t", "{}"]] {
+            let r = try ringbus(args, timeout: 30)
+            #expect(r.status == 1 && r.stderr.hasPrefix("ringbus: bus '\(corrupt)'") && r.stderr.split(separator: "\n").count == 1,
+                    "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test("rm refuses while a participant is alive, --force removes and the participant sees it removed")
+    func removeWithParticipants() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name]).status == 0)
+        let tail = try Peer.ringbus(["tail", bus.name, "--timeout", "60"])
+        #expect(waitForConsumer(on: bus.name))
+        let refused = try ringbus(["rm", bus.name])
+        #expect(refused.status == 1 && refused.stderr.contains("live participant"))
+        let forced = try ringbus(["rm", bus.name, "--force"])
+        #expect(forced.status == 0)
+        #expect(tail.wait(timeout: 30) == 1, "the tail saw the bus removed and said so")
+    }
+
+    @Test("cleanup frees the slot of an anonymous consumer that was killed, and lists it")
+    func cleanup() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name]).status == 0)
+        let tail = try Peer.ringbus(["tail", bus.name, "--timeout", "60"])
+        #expect(waitForConsumer(on: bus.name))
+        tail.kill9()
+        tail.wait()
+        let dry = try ringbus(["cleanup", "--dry-run"])
+        #expect(dry.stdout.contains("would free consumer slot") && dry.stdout.contains(bus.name))
+        let done = try ringbus(["cleanup"])
+        #expect(done.stdout.contains("freed consumer slot") && done.stdout.contains(bus.name))
+        let again = try ringbus(["cleanup", "--dry-run"])
+        #expect(!again.stdout.contains(bus.name + "'"), "nothing left to free on this bus")
+    }
+}
+
+/// Waits until a consumer holds a slot of `bus` (a started tail is subscribed).
+func waitForConsumer(on bus: String) -> Bool {
+    let end = Date().addingTimeInterval(testDeadline)
+    while Date() < end {
+        if let s = try? BusSnapshot.take(bus: bus), s.consumers.contains(where: \.alive) { return true }
+        usleep(2000)
+    }
+    return false
+}
+
+extension Peer {
+    /// A running `ringbus` process (for commands that run until they end or are killed).
+    static func ringbus(_ args: [String]) throws -> Peer { try Peer(args, executable: ringbusPath) }
+}
