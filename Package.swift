@@ -14,6 +14,8 @@ let package = Package(
         // Logging and metrics APIs only (no backends): the application bootstraps its own.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // HDR histograms for `ringbus bench` (the CLI only).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C11 shim: owns every byte of shared memory. Only uring.c includes <liburing.h>.
@@ -34,7 +36,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "RingBusCLI",
-            dependencies: ["RingBus", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "RingBus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             path: "Sources/RingBusCLI"
         ),
         // Scripted peer process for the multi-process tests (produce, consume, crash, corrupt).

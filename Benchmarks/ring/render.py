@@ -117,22 +117,15 @@ repeated on the idle machine. The table above was.
 ## The main job
 
 ```sh
-scripts/demo                 # = swift build -c release && .build/release/ringbus demo
-scripts/demo --wait block    # the same with a consumer that sleeps on the futex between events
+scripts/bench                         # = swift build -c release; ringbus bench; ringbus bench --mode pingpong
+scripts/bench --mode pingpong --wait block    # one run with these options (see Docs/CLI.md)
 ```
 
-The demo is the Swift path (`StreamWriter` / `StreamReader`): 2 M events with one commit per event
-(throughput), then 20,000 events paced 20 µs apart, whose one-way latency comes from the records' TSC
-timestamps. A run on the idle machine printed:
+`ringbus bench` measures the one-cache-line floor first, then runs the producer in this process and
+its consumers in processes it starts, pinned to different CPUs when there are enough, and reads the
+result against the floor. Its numbers come from the same code as the zero-copy rows below (raw API)
+and the convenience rows (`--api event`); `Docs/CLI.md` shows its output and JSON.
 
-```
-{(root / 'Benchmarks/ring/demo-sample.txt').read_text().strip()}
-```
-
-Open item: with `--wait adaptive` or `--wait block` the demo's p90 reaches milliseconds, while the C
-benchmark's sleeping ping-pong stays at a few µs at p90; not yet explained (suspects: the host's wake
-of a halted vCPU under the demo's pattern of a 20 µs-paced producer, or Foundation's helper threads
-sharing the consumer's CPU).
 """
 bench = root / "Benchmarks/EventBusBench/results.jsonl"
 if bench.exists():

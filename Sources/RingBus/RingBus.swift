@@ -21,4 +21,17 @@ public enum RingBusSystem {
     public static func pinCurrentThread(toCPU cpu: Int) {
         if onlineCPUs > 1 { _ = rbus_pin_thread(Int32(truncatingIfNeeded: cpu)) }
     }
+
+    /// A spin-wait hint to the CPU (x86 `pause`), for loops that poll.
+    @inline(__always)
+    public static func pause() { rbus_cpu_relax() }
+
+    /// The one-cache-line floor of this machine now: the median one-way time in nanoseconds of one
+    /// 64-byte line bounced `rounds` times between CPUs 0 and 1 (a clock read per round trip included).
+    /// Nothing between two CPUs is faster; on virtual machines it moves as the host places the vCPUs.
+    /// `nil` on a single-CPU machine. Blocks (spinning both CPUs) for the measurement.
+    public static func cacheLineFloorNanoseconds(rounds: Int = 20_000) -> Double? {
+        let ns = rbus_measure_floor_ns(UInt32(clamping: max(1, rounds)))
+        return ns == 0 ? nil : Double(ns)
+    }
 }

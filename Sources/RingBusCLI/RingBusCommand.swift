@@ -11,7 +11,7 @@ struct RingBusCommand: AsyncParsableCommand {
         abstract: "Shared-memory publish/subscribe bus: operate, inspect and benchmark.",
         version: "ringbus \(RingBusVersion.string) (layout \(RingBusVersion.layout))",
         subcommands: [Create.self, List.self, Stat.self, Pub.self, Tail.self, Consumers.self, Remove.self, Cleanup.self,
-                      Demo.self, DemoConsumer.self]
+                      Bench.self, BenchConsumer.self, Demo.self, DemoConsumer.self]
     )
 
     /// Errors as one line on standard error (`ringbus: …`), no usage block and no stack trace; usage

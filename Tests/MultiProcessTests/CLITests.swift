@@ -175,6 +175,46 @@ struct CLITests {
         #expect(tail.wait(timeout: 30) == 1, "the tail saw the bus removed and said so")
     }
 
+    @Test("bench: every mode with a small count gives the documented JSON; interrupted, it removes its bus")
+    func bench() throws {
+        let runs: [[String]] = [
+            ["--mode", "throughput", "--events", "20000"],
+            ["--mode", "throughput", "--api", "batch", "--events", "20000", "--guarantee", "at-least-once"],
+            ["--mode", "throughput", "--api", "event", "--events", "2000", "--wait", "block"],
+            ["--mode", "pingpong", "--events", "500"],
+            ["--mode", "pingpong", "--api", "event", "--events", "200", "--wait", "adaptive"],
+            ["--mode", "fanout", "--consumers", "2", "--events", "5000"],
+        ]
+        for args in runs {
+            let r = try ringbus(["bench", "--json"] + args, timeout: 120)
+            #expect(r.status == 0, "bench \(args): \(r.stderr)")
+            let o = object(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? [:]
+            #expect(Set(o.keys) == ["mode", "events", "size", "consumers", "wait", "api", "guarantee", "events_per_sec",
+                                    "mb_per_sec", "latency_ns"], "bench \(args): \(r.stdout)")
+            #expect((o["events_per_sec"] as? Double ?? 0) > 0, "bench \(args)")
+            let latency = o["latency_ns"] as? [String: Int]
+            if args[1] == "pingpong" {
+                #expect(latency.map { Set($0.keys) == ["p50", "p90", "p99", "p999", "max"] && $0["p50"]! > 0 } == true)
+            } else {
+                #expect(o["latency_ns"] is NSNull)
+            }
+        }
+        let human = try ringbus(["bench", "--events", "20000"], timeout: 120)
+        #expect(human.stdout.contains("floor") && human.stdout.contains("M events/s"))
+        #expect(try ringbus(["bench", "--mode", "sideways"]).status == 64)
+
+        // Interrupted: SIGINT while it runs removes its temporary bus.
+        let long = try Peer.ringbus(["bench", "--events", "500000000"])
+        let pid = long.process.processIdentifier
+        let end = Date().addingTimeInterval(testDeadline)
+        while !FileManager.default.fileExists(atPath: "/dev/shm/ringbus.bench-\(pid)") && Date() < end { usleep(2000) }
+        #expect(FileManager.default.fileExists(atPath: "/dev/shm/ringbus.bench-\(pid)"))
+        usleep(200_000)
+        kill(pid, SIGINT)
+        #expect(long.wait(timeout: 30) == 128 + SIGINT)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.bench-\(pid)"), "the temporary bus was removed")
+    }
+
     @Test("cleanup frees the slot of an anonymous consumer that was killed, and lists it")
     func cleanup() throws {
         let bus = CLIBus()

@@ -604,6 +604,11 @@ static inline void rbus_consumer_set_demote_lag(rbus_consumer *c, uint64_t lag) 
     atomic_store_explicit(RBUS_A64(&c->meta->demote_lag), lag, memory_order_release);
 }
 
+/* Stores the owner's heartbeat (CLOCK_MONOTONIC now; display only, relaxed): once per batch or wait. */
+static inline void rbus_consumer_heartbeat(rbus_consumer *c) {
+    atomic_store_explicit(RBUS_A64(&c->meta->heartbeat_ns), rbus_clock_monotonic_ns(), memory_order_relaxed);
+}
+
 /* Publishes the consumer's counters into its slot for observers (relaxed: display only). */
 static inline void rbus_consumer_publish_counters(rbus_consumer *c) { rbus__publish_counters(c); }
 

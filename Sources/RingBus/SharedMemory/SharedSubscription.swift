@@ -194,6 +194,7 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
 
     func publishCounters() {
         let c = reader.c
+        rbus_consumer_heartbeat(c) // once per batch: observers show its age
         lapped.store(c.pointee.dropped, ordering: .relaxed)
         missed.store(c.pointee.missed, ordering: .relaxed)
     }

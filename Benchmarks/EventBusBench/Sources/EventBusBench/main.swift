@@ -87,43 +87,9 @@ func oneToFifty(_ events: Int, newPayload: Bool) async throws {
 }
 
 // The floor: one cache line bounced between two threads pinned to different CPUs (one-way ns, median
-// of 20,000 round trips / 2). This VM's host moves its vCPUs; this says where they were for the
-// measurement that follows it.
-final class PingPong: @unchecked Sendable {
-    let word = Atomic<UInt64>(0)
-}
-
-func floorProbe(_ rounds: Int = 20_000) -> Double {
-    let line = PingPong()
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        RingBusSystem.pinCurrentThread(toCPU: 1)
-        for i in 0..<UInt64(rounds) {
-            while line.word.load(ordering: .acquiring) != 2 * i + 1 {}
-            line.word.store(2 * i + 2, ordering: .releasing)
-        }
-        done.signal()
-    }.start()
-    let samples = Mutex([UInt64]())
-    let probe = Thread {
-        RingBusSystem.pinCurrentThread(toCPU: 0)
-        var mine = [UInt64]()
-        mine.reserveCapacity(rounds)
-        for i in 0..<UInt64(rounds) {
-            let t0 = nowNs()
-            line.word.store(2 * i + 1, ordering: .releasing)
-            while line.word.load(ordering: .acquiring) != 2 * i + 2 {}
-            mine.append(nowNs() - t0)
-        }
-        samples.withLock { $0 = mine }
-        done.signal()
-    }
-    probe.start()
-    done.wait()
-    done.wait()
-    let sorted = samples.withLock { $0 }.sorted()
-    return Double(sorted[sorted.count / 2]) / 2
-}
+// of 20,000 round trips / 2; RingBusSystem.cacheLineFloorNanoseconds). This VM's host moves its vCPUs;
+// this says where they were for the measurement that follows it.
+func floorProbe(_ rounds: Int = 20_000) -> Double { RingBusSystem.cacheLineFloorNanoseconds(rounds: rounds) ?? 0 }
 
 // Reference: a thread-to-thread semaphore hand-off (one-way), measured now.
 func semaphoreHandoff(_ rounds: Int) -> [UInt64] {

@@ -1,0 +1,421 @@
+// Bench.swift: `ringbus bench`, a measurement on a temporary bus between this process (the producer)
+// and consumer processes it starts (`ringbus bench-consumer`), pinned to different CPUs when there are
+// enough; the one-cache-line floor is measured first so the numbers can be read against the machine.
+// Removes its temporary buses however it ends (SIGINT and SIGTERM included).
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import Histogram
+import RingBus
+import Synchronization
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a bus on this machine: producer and consumer processes on a temporary bus.")
+
+    @Option(help: "throughput (1 -> 1), pingpong (one-way latency = round trip / 2) or fanout (1 -> K).") var mode: String = "throughput"
+    @Option(help: "Events to send (default: 2000000 throughput, 100000 fanout, 20000 pingpong).") var events: Int?
+    @Option(help: "Payload bytes per event.") var size: ByteSize = ByteSize(bytes: 64)
+    @Option(help: "Consumer processes (fanout; 1 otherwise).") var consumers: Int?
+    @Option(help: "How consumers wait: spin, adaptive or block.") var wait: String = "spin"
+    @Option(help: "raw (claim, commit per event), batch (64 per commit) or event (Event, JSON, async handler).") var api: String = "raw"
+    @Option(help: "at-most-once (lossy consumers), at-least-once or exactly-once (gating).") var guarantee: String = "at-most-once"
+    @Flag(help: "One JSON object with the results.") var json = false
+
+    var eventCount: Int { events ?? (mode == "pingpong" ? 20_000 : mode == "fanout" ? 100_000 : 2_000_000) }
+    var consumerCount: Int { mode == "fanout" ? (consumers ?? 4) : 1 }
+    /// Never more spinners than CPUs (they would take turns by scheduler ticks): spinning consumers
+    /// that would not each have a CPU beside the producer wait adaptively instead.
+    var effectiveWait: String { wait == "spin" && consumerCount + 1 > RingBusSystem.onlineCPUs ? "adaptive" : wait }
+
+    func validate() throws {
+        guard ["throughput", "pingpong", "fanout"].contains(mode) else { throw ValidationError("--mode must be throughput, pingpong or fanout") }
+        guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("--wait must be spin, adaptive or block") }
+        guard ["raw", "batch", "event"].contains(api) else { throw ValidationError("--api must be raw, batch or event") }
+        guard ["at-most-once", "at-least-once", "exactly-once"].contains(guarantee) else {
+            throw ValidationError("--guarantee must be at-most-once, at-least-once or exactly-once")
+        }
+        guard eventCount >= 1, eventCount <= 1_000_000_000 else { throw ValidationError("--events must be 1...1000000000") }
+        guard (8...(1 << 20)).contains(size.bytes) else { throw ValidationError("--size must be 8 bytes to 1MiB") }
+        guard (1...32).contains(consumerCount) else { throw ValidationError("--consumers must be 1...32") }
+        if mode == "pingpong" && api == "batch" { throw ValidationError("pingpong sends one event at a time: use --api raw or event") }
+        if mode != "fanout" && consumers != nil && consumers != 1 { throw ValidationError("--consumers is for --mode fanout") }
+    }
+
+    func run() async throws {
+        try await reporting { try await measure() }
+    }
+
+    private func measure() async throws {
+        let bus = "bench-\(getpid())", reply = "bench-\(getpid())-reply"
+        let cleanup = BenchCleanup([bus, reply])
+        defer { cleanup.removeAll() }
+        var p = SegmentParameters()
+        p.streams = 2
+        p.consumerSlots = consumerCount + 4
+        p.maxEventSize = max(64 << 10, size.bytes + 1024)
+        var capacity = 8 << 20
+        while capacity < p.maxEventSize * 8 { capacity <<= 1 } // a power of two holding 8 of the largest events
+        p.capacity = capacity
+        let segment = try SharedSegment.create(name: bus, parameters: p)
+        let replySegment = mode == "pingpong" && api == "raw" ? try SharedSegment.create(name: reply, parameters: p) : nil
+        let floor = RingBusSystem.cacheLineFloorNanoseconds(rounds: 20_000)
+
+        var children: [(Process, Pipe)] = []
+        defer { for (c, _) in children where c.isRunning { kill(c.processIdentifier, SIGKILL); c.waitUntilExit() } }
+        for k in 0..<consumerCount {
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            c.arguments = ["bench-consumer", bus, mode, api, guarantee, effectiveWait, String(eventCount), String(1 + k % max(1, RingBusSystem.onlineCPUs - 1))]
+            let out = Pipe()
+            c.standardOutput = out
+            try c.run()
+            children.append((c, out))
+        }
+        for (c, out) in children where readLine(from: out) != "ready" {
+            throw failure("a consumer process (pid \(c.processIdentifier)) did not start")
+        }
+
+        let progress = Progress(total: eventCount, enabled: !json && isatty(2) != 0)
+        var latencies: Histogram<UInt64>?
+        let started = DispatchTime.now().uptimeNanoseconds
+        switch (mode, api) {
+        case ("pingpong", "raw"):
+            latencies = try rawPingPong(segment, replySegment!, progress)
+        case ("pingpong", _):
+            latencies = try await eventPingPong(bus, progress)
+        case (_, "event"):
+            try await eventProduce(bus, progress)
+        default:
+            try rawProduce(segment, batch: api == "batch" ? 64 : 1, progress)
+        }
+        let producerSecs = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        progress.finish()
+
+        // Each consumer reports its events and the seconds from its first to its last.
+        var secs = 0.0, received = 0, dropped = 0
+        for (c, out) in children {
+            if mode == "pingpong" { kill(c.processIdentifier, SIGKILL); c.waitUntilExit(); continue }
+            guard let line = readLine(from: out), let r = try? JSONValue(decoding: Array(line.utf8)) else {
+                throw failure("a consumer process (pid \(c.processIdentifier)) did not report")
+            }
+            c.waitUntilExit()
+            secs = max(secs, r["secs"]?.doubleValue ?? 0)
+            received += Int(r["received"]?.intValue ?? 0)
+            dropped += Int(r["dropped"]?.intValue ?? 0)
+        }
+        let deliveries = mode == "pingpong" ? eventCount : received
+        let elapsed = mode == "pingpong" ? producerSecs : max(secs, 1e-9)
+        let eventsPerSec = Double(deliveries) / elapsed
+        let mbPerSec = eventsPerSec * Double(size.bytes) / 1e6
+        output(eventsPerSec: eventsPerSec, mbPerSec: mbPerSec, latencies: latencies, floor: floor, received: received,
+               dropped: dropped)
+    }
+
+    // MARK: Producers
+
+    private func rawProduce(_ segment: SharedSegment, batch: Int, _ progress: Progress) throws {
+        let n = eventCount, size = size.bytes
+        try onPinnedThread(0) {
+            let w = try StreamWriter(segment: segment)
+            let topic = try PreparedTopic("bench")
+            var i = 0
+            while i < n {
+                var k = 0
+                while k < batch && i + k < n {
+                    guard let dst = try w.claim(topic: topic, payloadLength: size) else { break } // full: commit, retry
+                    dst.storeBytes(of: UInt64(i + k), as: UInt64.self)
+                    k += 1
+                }
+                w.commit()
+                i += k
+                if k == 0 { RingBusSystem.pause() }
+                progress.update(i)
+            }
+        }
+    }
+
+    private func eventProduce(_ bus: String, _ progress: Progress) async throws {
+        let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(effectiveWait))
+        let pad = JSONValue.string(String(repeating: "x", count: max(0, size.bytes - 24))) // about `size` bytes of JSON
+        for i in 0..<eventCount {
+            try await shm.publish(Event(topic: "bench", payload: ["i": .int(Int64(i)), "pad": pad]))
+            progress.update(i + 1)
+        }
+        await shm.close()
+    }
+
+    private func rawPingPong(_ segment: SharedSegment, _ replies: SharedSegment, _ progress: Progress) throws -> Histogram<UInt64> {
+        let n = eventCount, size = size.bytes, block = effectiveWait == "block"
+        return try onPinnedThread(0) {
+            let r = try StreamReader(segment: replies, mode: .gating)
+            let w = try StreamWriter(segment: segment)
+            let topic = try PreparedTopic("bench")
+            var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            let warm = min(1000, n / 10)
+            for i in 0..<(n + warm) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                while true {
+                    guard let dst = try w.claim(topic: topic, payloadLength: size) else { continue }
+                    dst.storeBytes(of: UInt64(i), as: UInt64.self)
+                    w.commit()
+                    break
+                }
+                var got = false
+                while !got {
+                    if r.poll(max: 1, { (_: borrowing EventView) in got = true }) == 0, block {
+                        _ = try r.wait(timeout: .seconds(1), strategy: .block)
+                    }
+                }
+                if i >= warm { _ = h.record((DispatchTime.now().uptimeNanoseconds - t0) / 2) }
+                if block { usleep(50) } // both sides asleep when the next one lands: the sleeping case
+                progress.update(i + 1 - min(i + 1, warm))
+            }
+            return h
+        }
+    }
+
+    private func eventPingPong(_ bus: String, _ progress: Progress) async throws -> Histogram<UInt64> {
+        let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(effectiveWait))
+        let state = Mutex((h: Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three), n: 0))
+        let n = eventCount, warm = min(1000, eventCount / 10), block = effectiveWait == "block"
+        let done = Atomic<Bool>(false)
+        try await shm.subscribe(toTopics: ["pong"], ClosureHandler { e in
+            let sent = UInt64(e.payload["t"]?.intValue ?? 0)
+            let count = state.withLock { s -> Int in
+                s.n += 1
+                if s.n > warm { _ = s.h.record((DispatchTime.now().uptimeNanoseconds - sent) / 2) }
+                return s.n
+            }
+            progress.update(max(0, count - warm))
+            if count >= n + warm { done.store(true, ordering: .releasing); return }
+            if block { usleep(50) }
+            try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds))]))
+        })
+        try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds))]))
+        let deadline = ContinuousClock.now + .seconds(600)
+        while !done.load(ordering: .acquiring) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        await shm.close()
+        return state.withLock { $0.h }
+    }
+
+    // MARK: Output
+
+    private func output(eventsPerSec: Double, mbPerSec: Double, latencies: Histogram<UInt64>?, floor: Double?,
+                        received: Int, dropped: Int) {
+        let lat: JSONValue = latencies.map { h in
+            ["p50": .int(Int64(h.valueAtPercentile(50))), "p90": .int(Int64(h.valueAtPercentile(90))),
+             "p99": .int(Int64(h.valueAtPercentile(99))), "p999": .int(Int64(h.valueAtPercentile(99.9))),
+             "max": .int(Int64(h.max))]
+        } ?? .null
+        if json {
+            writeLine(jsonLine(["mode": .string(mode), "events": .int(Int64(eventCount)), "size": .int(Int64(size.bytes)),
+                                "consumers": .int(Int64(consumerCount)), "wait": .string(effectiveWait), "api": .string(api),
+                                "guarantee": .string(guarantee), "events_per_sec": .double(eventsPerSec.rounded()),
+                                "mb_per_sec": .double((mbPerSec * 10).rounded() / 10), "latency_ns": lat]))
+            return
+        }
+        let apiText = ["raw": "zero-copy, one commit per event", "batch": "zero-copy, 64 events per commit",
+                       "event": "Event with a JSON payload, async handler"][api]!
+        print("ringbus bench: \(mode), \(eventCount) events of \(size) (\(apiText)), \(consumerCount) consumer process\(consumerCount == 1 ? "" : "es"), \(guarantee), consumers \(effectiveWait == "spin" ? "spinning" : effectiveWait == "block" ? "sleeping" : "adaptive")\(effectiveWait != wait ? " (spin asked, but not every spinner would have a CPU)" : "")")
+        if let floor {
+            print("  this machine's floor: one cache line crosses between two CPUs in \(Int(floor)) ns (nothing between processes is faster)")
+        }
+        if let h = latencies {
+            let p50 = Double(h.valueAtPercentile(50))
+            let ratio = floor.map { String(format: " = %.1fx the floor", p50 / $0) } ?? ""
+            print("  one-way latency (round trip / 2): p50 \(h.valueAtPercentile(50)) ns\(ratio), p90 \(h.valueAtPercentile(90)) ns, p99 \(h.valueAtPercentile(99)) ns, p99.9 \(h.valueAtPercentile(99.9)) ns, max \(h.max) ns")
+        } else {
+            let per = mode == "fanout" ? "deliveries" : "events"
+            print(String(format: "  throughput: %.2f M %@/s, %.0f MB/s of payload", eventsPerSec / 1e6, per, mbPerSec))
+            let nsPer = 1e9 / eventsPerSec * Double(consumerCount)
+            if let floor { print(String(format: "  that is %.0f ns per event per consumer, %.1fx the floor", nsPer, nsPer / floor)) }
+            print("  received \(received), lost \(dropped)\(dropped > 0 ? " (lossy consumers outrun by the producer: counted, as at-most-once allows)" : "")")
+        }
+    }
+}
+
+/// `ringbus bench-consumer BUS MODE API GUARANTEE WAIT EVENTS CPU`: the consumer side of `bench` (hidden).
+struct BenchConsumer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-consumer", shouldDisplay: false)
+
+    @Argument var bus: String
+    @Argument var mode: String
+    @Argument var api: String
+    @Argument var guarantee: String
+    @Argument var wait: String
+    @Argument var events: Int
+    @Argument var cpu: Int
+
+    func run() async throws {
+        try await reporting {
+            if api == "event" { try await eventConsumer() } else { try rawConsumer() }
+        }
+    }
+
+    private func rawConsumer() throws {
+        let segment = try SharedSegment.attach(name: bus)
+        let replies = mode == "pingpong" ? try SharedSegment.attach(name: bus + "-reply") : nil
+        let (bus, mode, wait, events, cpu, gating) = (bus, mode, wait, events, cpu, guarantee != "at-most-once")
+        let line: String = try onPinnedThread(cpu) {
+            let r = try StreamReader(segment: segment, mode: gating ? .gating : .lossy)
+            let w = try replies.map { try StreamWriter(segment: $0) }
+            let topic = try PreparedTopic("bench")
+            writeLine("ready")
+            let strategy: WaitStrategy = wait == "block" ? .block : .adaptive()
+            var received = 0, t0: UInt64 = 0, last: UInt64 = 0, lastIndex: UInt64 = 0
+            var idleSince = DispatchTime.now().uptimeNanoseconds
+            while true {
+                let n = r.poll(max: 256) { (v: borrowing EventView) in
+                    lastIndex = v.payload.count >= 8 ? v.payload.loadUnaligned(as: UInt64.self) : 0
+                    if let w {
+                        while true {
+                            guard let dst = try? w.claim(topic: topic, payloadLength: 8) else { continue }
+                            dst.storeBytes(of: lastIndex, as: UInt64.self)
+                            w.commit()
+                            break
+                        }
+                    }
+                }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if n > 0 {
+                    if received == 0 { t0 = now }
+                    received += n
+                    last = now
+                    idleSince = now
+                    if mode != "pingpong" && (received >= events || lastIndex + 1 >= UInt64(events)) { break }
+                    continue
+                }
+                // Lossy consumers may never see every event; two idle seconds after the last one end it.
+                if received > 0 && now - idleSince > 2_000_000_000 { break }
+                if wait != "spin" { _ = try r.wait(timeout: .seconds(1), strategy: strategy) }
+            }
+            let c = r.counters
+            _ = bus
+            return "{\"secs\":\(Double(last - t0) / 1e9),\"received\":\(received),\"dropped\":\(c.dropped + c.missed)}"
+        }
+        writeLine(line)
+    }
+
+    private func eventConsumer() async throws {
+        let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(wait))
+        let state = Mutex((n: 0, first: UInt64(0), last: UInt64(0)))
+        let pingpong = mode == "pingpong"
+        try await shm.subscribe(toTopics: ["bench"], ClosureHandler { e in
+            if pingpong {
+                try await shm.publish(Event(topic: "pong", payload: e.payload))
+                return
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            state.withLock { s in
+                if s.n == 0 { s.first = now }
+                s.n += 1
+                s.last = now
+            }
+        })
+        writeLine("ready")
+        var lastCount = 0, idleSince = ContinuousClock.now
+        while true {
+            try await Task.sleep(for: .milliseconds(2))
+            let (n, first, last) = state.withLock { ($0.n, $0.first, $0.last) }
+            let lost = Int(await shm.stats().dropped)
+            if !pingpong && n + lost >= events {
+                writeLine("{\"secs\":\(Double(last - first) / 1e9),\"received\":\(n),\"dropped\":\(lost)}")
+                break
+            }
+            if n != lastCount { lastCount = n; idleSince = .now } else if n > 0 && ContinuousClock.now - idleSince > .seconds(2) {
+                writeLine("{\"secs\":\(Double(last - first) / 1e9),\"received\":\(n),\"dropped\":\(lost)}")
+                break
+            }
+        }
+        await shm.close()
+    }
+}
+
+// MARK: Helpers
+
+func benchConfig(_ guarantee: String) -> EventBusConfig {
+    var c = EventBusConfig()
+    c.deliveryGuarantee = guarantee == "exactly-once" ? .exactlyOnce : guarantee == "at-least-once" ? .atLeastOnce : .atMostOnce
+    c.bufferSize = 256
+    return c
+}
+
+func attachOnly(_ wait: String) -> SharedMemoryBusOptions {
+    var o = SharedMemoryBusOptions()
+    o.createIfMissing = false
+    o.waitStrategy = wait == "spin" ? .spin : wait == "block" ? .block : .adaptive()
+    return o
+}
+
+/// Reads one line from a child's standard output (blocking); nil at end of file.
+func readLine(from pipe: Pipe) -> String? {
+    var bytes: [UInt8] = []
+    var b: UInt8 = 0
+    while read(pipe.fileHandleForReading.fileDescriptor, &b, 1) == 1 {
+        if b == 10 { return String(decoding: bytes, as: UTF8.self) }
+        bytes.append(b)
+    }
+    return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+}
+
+/// Runs `body` on a new thread pinned to `cpu` and waits for it (measuring loops need their own CPU,
+/// not a thread of Swift's cooperative pool).
+func onPinnedThread<T: Sendable>(_ cpu: Int, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    let result = Mutex<Result<T, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    let t = Thread {
+        RingBusSystem.pinCurrentThread(toCPU: cpu)
+        let r = Result { try body() }
+        result.withLock { $0 = r }
+        done.signal()
+    }
+    t.start()
+    done.wait()
+    return try result.withLock { $0! }.get()
+}
+
+/// Removes the temporary buses at exit, and on SIGINT or SIGTERM (then exits 130 / 143).
+final class BenchCleanup: @unchecked Sendable {
+    private let names: [String]
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ names: [String]) {
+        self.names = names
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [names] in
+                for n in names { try? SharedSegment.remove(name: n) }
+                _exit(128 + sig)
+            }
+            s.resume()
+            sources.append(s)
+        }
+    }
+
+    func removeAll() { for n in names { try? SharedSegment.remove(name: n) } }
+}
+
+/// A progress bar on standard error, when it is a terminal.
+final class Progress: @unchecked Sendable {
+    private let total: Int
+    private let enabled: Bool
+    private let shown = Atomic<Int>(-1)
+
+    init(total: Int, enabled: Bool) {
+        self.total = max(1, total)
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int) {
+        guard enabled else { return }
+        let percent = min(100, done * 100 / total)
+        guard shown.exchange(percent, ordering: .relaxed) != percent else { return }
+        let bar = String(repeating: "#", count: percent / 4) + String(repeating: " ", count: 25 - percent / 4)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(percent)%".utf8))
+    }
+
+    func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+}
