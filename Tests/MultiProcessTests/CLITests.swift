@@ -18,10 +18,17 @@ struct CLIRun {
 }
 
 /// Runs `ringbus args` to completion (killed at the deadline), with `input` on standard input.
-func ringbus(_ args: [String], input: String? = nil, timeout: TimeInterval = testDeadline) throws -> CLIRun {
+func ringbus(_ args: [String], input: String? = nil, timeout: TimeInterval = testDeadline, runAs user: String? = nil) throws
+    -> CLIRun
+{
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: ringbusPath)
-    p.arguments = args
+    if let user {
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        p.arguments = ["-u", user, "--", ringbusPath] + args
+    } else {
+        p.executableURL = URL(fileURLWithPath: ringbusPath)
+        p.arguments = args
+    }
     let out = Pipe(), err = Pipe(), inp = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -150,16 +157,75 @@ struct CLITests {
         }
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.cli-bad-\(getpid())"), "nothing half-created")
 
+        // A durable name another process is using: refused with one line, exit 1.
+        let holder = try Peer.ringbus(["tail", bus.name, "--durable", "taken", "--timeout", "60"])
+        #expect(waitForConsumer(on: bus.name))
+        let second = try ringbus(["tail", bus.name, "--durable", "taken", "--timeout", "1"], timeout: 30)
+        #expect(second.status == 1 && second.stderr.contains("durable name 'taken' is in use")
+                && second.stderr.split(separator: "\n").count == 1, "\(second.stderr)")
+        holder.kill9()
+        holder.wait()
+        _ = try ringbus(["consumers", bus.name, "rm", "taken"])
+
+        // Permission denied: a bus of mode 600 read by another user (root's tests run it as nobody).
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") {
+            let r = try ringbus(["stat", bus.name], runAs: "nobody")
+            #expect(r.status == 1 && r.stderr.contains("permission denied") && r.stderr.split(separator: "\n").count == 1,
+                    "\(r.stderr)")
+        }
+
         // A corrupt segment and one of another layout: refused with one line, exit 1.
         let corrupt = "cli-corrupt-\(getpid())"
         FileManager.default.createFile(atPath: "/dev/shm/ringbus.\(corrupt)", contents: Data(count: 8192),
                                        attributes: [.posixPermissions: 0o600])
         defer { unlink("/dev/shm/ringbus.\(corrupt)") }
+        // Another layout version: a real bus whose version field says 2.
+        let other = "cli-v2-\(getpid())"
+        #expect(try ringbus(["create", other, "--capacity", "64KiB"]).status == 0)
+        defer { unlink("/dev/shm/ringbus.\(other)") }
+        if let h = FileHandle(forUpdatingAtPath: "/dev/shm/ringbus.\(other)") {
+            try h.seek(toOffset: 8) // layout_version (rbus_bus_hdr)
+            h.write(Data([2, 0, 0, 0]))
+            try h.close()
+        }
+        let v2 = try ringbus(["stat", other], timeout: 30)
+        #expect(v2.status == 1 && v2.stderr.contains("incompatible") && v2.stderr.split(separator: "\n").count == 1, "\(v2.stderr)")
         for args in [["stat", corrupt], ["tail", corrupt, "--timeout", "1"], ["pub", corrupt, "t", "{}"]] {
             let r = try ringbus(args, timeout: 30)
             #expect(r.status == 1 && r.stderr.hasPrefix("ringbus: bus '\(corrupt)'") && r.stderr.split(separator: "\n").count == 1,
                     "\(args): \(r.stderr)")
         }
+    }
+
+    @Test("a durable tail whose reader goes away exits 3 without committing: the next tail prints that event")
+    func durableTailBrokenPipe() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "64KiB"]).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ringbusPath)
+        p.arguments = ["tail", bus.name, "n", "--durable", "pipe-reader", "--json", "--timeout", "60"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        #expect(waitForConsumer(on: bus.name))
+        #expect(try ringbus(["pub", bus.name, "n", "1"]).status == 0)
+        // Read the first line, then close the read end: the next write gets EPIPE.
+        var first = Data()
+        while !first.contains(10) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            first.append(d)
+        }
+        #expect(String(decoding: first, as: UTF8.self).contains("\"payload\":1"))
+        try out.fileHandleForReading.close()
+        #expect(try ringbus(["pub", bus.name, "n", "2"]).status == 0)
+        let end = Date().addingTimeInterval(testDeadline)
+        while p.isRunning && Date() < end { usleep(2000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 3, "a closed pipe exits 3")
+        let again = try ringbus(["tail", bus.name, "n", "--durable", "pipe-reader", "--json", "--count", "1", "--timeout", "10"])
+        #expect(again.status == 0 && again.stdout.contains("\"payload\":2"), "the event it could not write was not committed")
     }
 
     @Test("rm refuses while a participant is alive, --force removes and the participant sees it removed")
