@@ -228,6 +228,19 @@ struct CLITests {
         #expect(again.status == 0 && again.stdout.contains("\"payload\":2"), "the event it could not write was not committed")
     }
 
+    @Test("stat --watch prints one line per interval with the published count and its growth")
+    func statWatch() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "64KiB"]).status == 0)
+        let watch = try Peer.ringbus(["stat", bus.name, "--watch", "0.05"])
+        #expect(watch.waitForLine(containing: "published"))
+        #expect(try ringbus(["pub", bus.name, "t", "{}", "--count", "5"]).status == 0)
+        #expect(watch.waitForLine(containing: "5 (+"), "a line shows the 5 new events")
+        watch.kill9()
+        watch.wait()
+        #expect(watch.outputLines.count >= 3, "a header, then a line per interval")
+    }
+
     @Test("rm refuses while a participant is alive, --force removes and the participant sees it removed")
     func removeWithParticipants() throws {
         let bus = CLIBus()

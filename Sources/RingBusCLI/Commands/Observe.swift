@@ -24,7 +24,7 @@ struct Stat: AsyncParsableCommand {
                 if json { writeLine(jsonLine(Self.json(s))) } else { print(Self.human(s)) }
                 return
             }
-            print("published        delivered        dropped   lag        producers consumers")
+            writeLine("published        delivered        dropped   lag        producers consumers")
             var last = s
             while true {
                 let pub = s.published, del = Self.delivered(s)
