@@ -114,6 +114,14 @@ repeated on the idle machine. The table above was.
 - Kept: the consumer hot path went from 16–17 to 10–11 ns per event (cached stream addresses, a
   constant-size header copy instead of a `memcpy` call); the numbers above include it.
 
+## Against the peers
+
+`python3 Benchmarks/compare/run.py` measures RingBus beside the floor, the C references and what users
+would pick instead (pipe, Unix domain socket, POSIX message queue) for 64 B, 1 KiB and 64 KiB messages
+in one run, with the floor probed before every row, and writes `Docs/COMPARISON.md` (tables and the
+ratios against the targets of issue 6). Brokers, the `rep movsb` ring, fixed-rate runs and plots are
+not in it yet.
+
 ## The main job
 
 ```sh

@@ -120,12 +120,18 @@ struct Bench: AsyncParsableCommand {
         try onPinnedThread(0) {
             let w = try StreamWriter(segment: segment)
             let topic = try PreparedTopic("bench")
+            // The payload is written in full (copied from the application's buffer), as a real publish
+            // from bytes does; the consumer reads every cache line of it in place.
+            let source = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            defer { source.deallocate() }
+            source.initializeMemory(as: UInt8.self, repeating: 7)
             var i = 0
             while i < n {
                 var k = 0
                 while k < batch && i + k < n {
                     guard let dst = try w.claim(topic: topic, payloadLength: size) else { break } // full: commit, retry
-                    dst.storeBytes(of: UInt64(i + k), as: UInt64.self)
+                    source.storeBytes(of: UInt64(i + k), as: UInt64.self)
+                    dst.copyMemory(from: UnsafeRawBufferPointer(source))
                     k += 1
                 }
                 w.commit()
@@ -152,13 +158,17 @@ struct Bench: AsyncParsableCommand {
             let r = try StreamReader(segment: replies, mode: .gating)
             let w = try StreamWriter(segment: segment)
             let topic = try PreparedTopic("bench")
+            let source = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            defer { source.deallocate() }
+            source.initializeMemory(as: UInt8.self, repeating: 7)
             var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
             let warm = min(1000, n / 10)
             for i in 0..<(n + warm) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 while true {
                     guard let dst = try w.claim(topic: topic, payloadLength: size) else { continue }
-                    dst.storeBytes(of: UInt64(i), as: UInt64.self)
+                    source.storeBytes(of: UInt64(i), as: UInt64.self)
+                    dst.copyMemory(from: UnsafeRawBufferPointer(source))
                     w.commit()
                     break
                 }
@@ -180,6 +190,7 @@ struct Bench: AsyncParsableCommand {
         let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(effectiveWait))
         let state = Mutex((h: Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three), n: 0))
         let n = eventCount, warm = min(1000, eventCount / 10), block = effectiveWait == "block"
+        let pad = JSONValue.string(String(repeating: "x", count: max(0, size.bytes - 32))) // about `size` bytes each way
         let done = Atomic<Bool>(false)
         try await shm.subscribe(toTopics: ["pong"], ClosureHandler { e in
             let sent = UInt64(e.payload["t"]?.intValue ?? 0)
@@ -191,9 +202,9 @@ struct Bench: AsyncParsableCommand {
             progress.update(max(0, count - warm))
             if count >= n + warm { done.store(true, ordering: .releasing); return }
             if block { usleep(50) }
-            try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds))]))
+            try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds)), "pad": pad]))
         })
-        try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds))]))
+        try await shm.publish(Event(topic: "bench", payload: ["t": .int(Int64(DispatchTime.now().uptimeNanoseconds)), "pad": pad]))
         let deadline = ContinuousClock.now + .seconds(600)
         while !done.load(ordering: .acquiring) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
         await shm.close()
@@ -264,15 +275,17 @@ struct BenchConsumer: AsyncParsableCommand {
             let topic = try PreparedTopic("bench")
             writeLine("ready")
             let strategy: WaitStrategy = wait == "block" ? .block : .adaptive()
-            var received = 0, t0: UInt64 = 0, last: UInt64 = 0, lastIndex: UInt64 = 0
+            var received = 0, t0: UInt64 = 0, last: UInt64 = 0, lastIndex: UInt64 = 0, touched: UInt8 = 0
             var idleSince = DispatchTime.now().uptimeNanoseconds
             while true {
                 let n = r.poll(max: 256) { (v: borrowing EventView) in
                     lastIndex = v.payload.count >= 8 ? v.payload.loadUnaligned(as: UInt64.self) : 0
-                    if let w {
+                    var line = 0 // read every cache line of the payload in place (a consumer looks at its data)
+                    while line < v.payload.count { touched &+= v.payload[line]; line += 64 }
+                    if let w { // ping-pong: the whole payload back, as the pipe and socket rows do
                         while true {
-                            guard let dst = try? w.claim(topic: topic, payloadLength: 8) else { continue }
-                            dst.storeBytes(of: lastIndex, as: UInt64.self)
+                            guard let dst = try? w.claim(topic: topic, payloadLength: v.payload.count) else { continue }
+                            dst.copyMemory(from: v.payload)
                             w.commit()
                             break
                         }
@@ -292,7 +305,7 @@ struct BenchConsumer: AsyncParsableCommand {
                 if wait != "spin" { _ = try r.wait(timeout: .seconds(1), strategy: strategy) }
             }
             let c = r.counters
-            _ = bus
+            _ = (bus, touched)
             return "{\"secs\":\(Double(last - t0) / 1e9),\"received\":\(received),\"dropped\":\(c.dropped + c.missed)}"
         }
         writeLine(line)
