@@ -9,7 +9,8 @@ Every row is preceded by the one-cache-line floor probe (`.build/ringbench floor
 a row whose probe exceeds 100 ns is reported but marked "far placement" (the host moved the vCPUs apart).
 Processes are pinned to different CPUs by the programs themselves. Latency is one-way (round trip / 2).
 Not yet in this runner (issue 6 continues): brokers (Redis, NATS, ZeroMQ), the batched `rep movsb` C
-ring, fixed-rate runs, plots.
+ring, fixed-rate runs. The full run also draws SVG plots next to the document (matplotlib, installed
+from PyPI when missing); the quick run draws none.
 """
 import argparse
 import json
@@ -134,11 +135,64 @@ def run(quick):
     return results
 
 
+def plots(data, docs_dir):
+    """SVG plots for each message size: latency percentiles (log scale) and throughput bars (log
+    scale). Installs matplotlib from PyPI when it is missing; returns the file names written."""
+    try:
+        import matplotlib
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "matplotlib"], check=True)
+        import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams["svg.hashsalt"] = "ringbus"  # stable ids: regenerating the same data gives the same file
+    written = []
+    rows = data["rows"]
+    for size in sorted({r["size"] for r in rows}):
+        lat = [r for r in rows if r["size"] == size and r["kind"] == "latency"]
+        if size == 64:
+            lat = [r for r in rows if r["kind"] == "latency" and (r["size"] == 64)]
+        if lat:
+            fig, ax = plt.subplots(figsize=(8, 4.5))
+            labels = ["p50", "p90", "p99", "p99.9", "max"]
+            for r in lat:
+                ys = [r["p50"], r["p90"], r["p99"], r["p999"], r["max"]]
+                style = "-" if r["family"] == "ringbus" else "--" if r["family"] == "peer" else ":"
+                ax.plot(labels, ys, style, marker="o", label=r["name"])
+            ax.set_yscale("log")
+            ax.set_ylabel("one-way latency, ns (log scale)")
+            ax.set_title(f"One-way latency percentiles, {size} B messages, two processes", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7, loc="upper left")
+            fig.tight_layout()
+            name = f"compare-latency-{size}.svg"
+            fig.savefig(Path(docs_dir) / name, metadata={"Date": None})
+            plt.close(fig)
+            written.append(name)
+        tput = [r for r in rows if r["size"] == size and r["kind"] == "throughput"]
+        if tput:
+            fig, ax = plt.subplots(figsize=(8, 0.4 * len(tput) + 1.2))
+            colours = ["tab:blue" if r["family"] == "ringbus" else "tab:orange" if r["family"] == "peer" else "tab:gray" for r in tput]
+            ax.barh([r["name"] for r in tput], [r["events_per_sec"] for r in tput], color=colours)
+            ax.set_xscale("log")
+            ax.set_xlabel("messages per second, 1 -> 1 (log scale)")
+            ax.set_title(f"Throughput, {size} B messages: RingBus blue, peers orange, references grey", fontsize=9)
+            ax.invert_yaxis()
+            ax.grid(True, axis="x", which="both", alpha=0.3)
+            ax.tick_params(axis="y", labelsize=7)
+            fig.tight_layout()
+            name = f"compare-throughput-{size}.svg"
+            fig.savefig(Path(docs_dir) / name, metadata={"Date": None})
+            plt.close(fig)
+            written.append(name)
+    return written
+
+
 def fmt_ns(v):
     return f"{v / 1000:.1f} µs" if v >= 10_000 else f"{v} ns"
 
 
-def render(doc_path, data):
+def render(doc_path, data, images=()):
     rows = data["rows"]
     m = data["machine"]
     out = [
@@ -152,7 +206,7 @@ def render(doc_path, data):
         "pinned to different CPUs; throughput is 1 → 1 messages per second between two processes.",
         "",
         "Not in this run yet (issue 6 continues): Redis, NATS and ZeroMQ; the batched `rep movsb` C ring;",
-        "fixed-rate latency runs; plots. POSIX message queues are measured up to this system's message size",
+        "fixed-rate latency runs. POSIX message queues are measured up to this system's message size",
         f"limit ({MQ_MAX} bytes, /proc/sys/fs/mqueue/msgsize_max). RingBus's zero-copy rows write every payload",
         "byte into the ring and the consumer reads every cache line of it in place; ping-pong replies carry",
         "the whole payload back, as the pipe, socket and queue rows do. RingBus throughput rows use gating",
@@ -163,6 +217,9 @@ def render(doc_path, data):
         lat = [r for r in rows if r["size"] == size and r["kind"] == "latency"]
         tput = [r for r in rows if r["size"] == size and r["kind"] == "throughput"]
         out += [f"## {size} B messages", ""]
+        for img in images:
+            if img.endswith(f"-{size}.svg"):
+                out += [f"![{img}]({img})", ""]
         if lat:
             out += ["| one-way latency | p50 | p90 | p99 | p99.9 | max | floor before |", "|---|---|---|---|---|---|---|"]
             for r in lat:
@@ -226,7 +283,7 @@ def main():
     Path(out).write_text(json.dumps(data, indent=1) + "\n")
     doc = a.doc or (None if a.quick else str(ROOT / "Docs/COMPARISON.md"))
     if doc:
-        render(doc, data)
+        render(doc, data, plots(data, Path(doc).parent))
     expected = len(plan(a.quick))
     print(f"{len(data['rows'])} of {expected} rows in {time.time() - started:.0f} s; wrote {out}" + (f" and {doc}" if doc else ""), file=sys.stderr)
     if len(data["rows"]) != expected:

@@ -119,8 +119,8 @@ repeated on the idle machine. The table above was.
 `python3 Benchmarks/compare/run.py` measures RingBus beside the floor, the C references and what users
 would pick instead (pipe, Unix domain socket, POSIX message queue) for 64 B, 1 KiB and 64 KiB messages
 in one run, with the floor probed before every row, and writes `Docs/COMPARISON.md` (tables and the
-ratios against the targets of issue 6). Brokers, the `rep movsb` ring, fixed-rate runs and plots are
-not in it yet.
+ratios against the targets of issue 6) with SVG plots of the latency percentiles and the throughputs.
+Brokers, the `rep movsb` ring and fixed-rate runs are not in it yet.
 
 ## The main job
 
