@@ -8,8 +8,9 @@ instead (pipe, Unix socket, POSIX message queue), on this machine, in one run.
 Every row is preceded by the one-cache-line floor probe (`.build/ringbench floor`), recorded with it;
 a row whose probe exceeds 100 ns is reported but marked "far placement" (the host moved the vCPUs apart).
 Processes are pinned to different CPUs by the programs themselves. Latency is one-way (round trip / 2).
-Not yet in this runner (issue 6 continues): brokers (Redis, NATS, ZeroMQ), the batched `rep movsb` C
-ring, fixed-rate runs. The full run also draws SVG plots next to the document (matplotlib, installed
+Brokers: ZeroMQ (ipc://), Redis pub/sub and NATS core pub/sub (loopback servers started and stopped by
+the runner), installed from Debian when the runner runs as root. Not yet in this runner (issue 6
+continues): the batched `rep movsb` C ring, fixed-rate runs. The full run also draws SVG plots next to the document (matplotlib, installed
 from PyPI when missing); the quick run draws none.
 """
 import argparse
@@ -39,6 +40,15 @@ def build():
     sh([cc, "-O2", "-std=gnu11", "-ICSupport/CRingBus/include", *c_ring, "Benchmarks/ring/ringbench.c",
         "-luring", "-lpthread", "-o", str(BUILD / "ringbench")])
     sh([cc, "-O2", "-o", str(BUILD / "ipc"), "Benchmarks/compare/ipc.c", "-lrt"])
+    # The brokers' client libraries and servers, from Debian, when this runner may install them.
+    if os.geteuid() == 0 and not all(Path(p).exists() for p in ("/usr/include/zmq.h", "/usr/include/hiredis/hiredis.h",
+                                                                 "/usr/bin/redis-server", "/usr/sbin/nats-server")):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "libzmq3-dev", "libhiredis-dev", "redis-server", "nats-server"],
+                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    r = subprocess.run([cc, "-O2", "-o", str(BUILD / "brokers"), "Benchmarks/compare/brokers.c", "-lzmq", "-lhiredis"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("brokers.c did not build (no libzmq3-dev / libhiredis-dev?): ZeroMQ and Redis rows skipped", file=sys.stderr)
     r = subprocess.run(["swift", "build", "-c", "release", "--product", "ringbus"], cwd=ROOT, text=True, capture_output=True)
     if r.returncode != 0:
         sys.exit("swift build failed:\n" + r.stdout[-3000:] + r.stderr[-3000:])
@@ -60,9 +70,42 @@ def ipc(*args):
     return json_lines(sh([str(BUILD / "ipc"), *map(str, args)], timeout=600).stdout)[0]
 
 
+def brokers(*args):
+    return json_lines(sh([str(BUILD / "brokers"), *map(str, args)], timeout=600).stdout)[0]
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A broker on a free loopback port for the run (when its binary is installed), stopped at the end."""
+    def __init__(self, binary, args):
+        self.port, self.proc = free_port(), None
+        if Path(binary).exists() and (BUILD / "brokers").exists():
+            argv = [binary] + [a.replace("PORT", str(self.port)) for a in args]
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+REDIS = NATS = None
+
+
 def ringbus_bench(*args):
     r = sh([str(BUILD / "release/ringbus"), "bench", "--json", *map(str, args)], timeout=900)
     return json_lines(r.stdout)[0]
+
+
+def have_brokers():
+    return (BUILD / "brokers").exists() and REDIS is not None and REDIS.proc is not None
 
 
 def plan(quick):
@@ -91,6 +134,11 @@ def plan(quick):
         add("Unix domain socket", "peer", "latency", size, lambda s=size: ipc("pingpong", "uds", s, n_lat_block))
         if size <= MQ_MAX:
             add("POSIX message queue", "peer", "latency", size, lambda s=size: ipc("pingpong", "mq", s, n_lat_block))
+        if have_brokers():
+            add("ZeroMQ PAIR, ipc://", "peer", "latency", size, lambda s=size: brokers("zmq", "pingpong", s, n_lat_block))
+            add("Redis pub/sub, loopback", "peer", "latency", size, lambda s=size: brokers("redis", "pingpong", s, n_lat_block, REDIS.port))
+        if NATS is not None and NATS.proc is not None:
+            add("NATS core pub/sub, loopback", "peer", "latency", size, lambda s=size: brokers("nats", "pingpong", s, n_lat_block, NATS.port))
         # Gating consumers (nothing lost, the producer waits when the ring is full): flow-controlled like
         # the pipe and the socket, so the rows compare the same thing.
         add("RingBus zero-copy, commit per event", "ringbus", "throughput", size,
@@ -105,6 +153,13 @@ def plan(quick):
         add("Unix domain socket, 64 messages per write", "peer", "throughput", size, lambda s=size, n=n_tput: ipc("tput", "uds", s, n, 64))
         if size <= MQ_MAX:
             add("POSIX message queue", "peer", "throughput", size, lambda s=size, n=n_tput: ipc("tput", "mq", s, n // 4, 1))
+        if have_brokers():
+            add("ZeroMQ PUSH/PULL, ipc://", "peer", "throughput", size, lambda s=size, n=n_tput: brokers("zmq", "tput", s, n // 4))
+            add("Redis pub/sub, loopback, 64 PUBLISH pipelined", "peer", "throughput", size,
+                lambda s=size, n=n_tput: brokers("redis", "tput", s, max(1000, n // 20), REDIS.port))
+        if NATS is not None and NATS.proc is not None:
+            add("NATS core pub/sub, loopback, 64 PUB per write", "peer", "throughput", size,
+                lambda s=size, n=n_tput: brokers("nats", "tput", s, max(1000, n // 10), NATS.port))
     return rows
 
 
@@ -205,7 +260,10 @@ def render(doc_path, data, images=()):
         "vCPUs apart; compare such rows with care). Latency is one-way (round trip / 2) between two processes",
         "pinned to different CPUs; throughput is 1 → 1 messages per second between two processes.",
         "",
-        "Not in this run yet (issue 6 continues): Redis, NATS and ZeroMQ; the batched `rep movsb` C ring;",
+        "Brokers: ZeroMQ over ipc:// (PAIR for ping-pong, PUSH/PULL for throughput), Redis pub/sub and NATS",
+        "core pub/sub (its text protocol) on loopback servers the runner starts and stops",
+        "(Benchmarks/compare/brokers.c; libzmq, hiredis, redis-server and nats-server from Debian).",
+        "Not in this run yet (issue 6 continues): the batched `rep movsb` C ring;",
         "fixed-rate latency runs. POSIX message queues are measured up to this system's message size",
         f"limit ({MQ_MAX} bytes, /proc/sys/fs/mqueue/msgsize_max). RingBus's zero-copy rows write every payload",
         "byte into the ring and the consumer reads every cache line of it in place; ping-pong replies carry",
@@ -255,6 +313,10 @@ def ratios(rows):
     per, batch, cring = get("RingBus zero-copy, commit per event", "throughput"), get("RingBus zero-copy, batch of 64", "throughput"), get("minimal C SPSC ring", "throughput")
     uds1, uds64 = get("Unix domain socket, one write per message", "throughput"), get("Unix domain socket, 64 messages per write", "throughput")
     div = lambda a, b: None if a is None or b is None or b == 0 else a / b
+    brokers_tput = [x for x in (get("ZeroMQ PUSH/PULL, ipc://", "throughput"),
+                                get("Redis pub/sub, loopback, 64 PUBLISH pipelined", "throughput"),
+                                get("NATS core pub/sub, loopback, 64 PUB per write", "throughput")) if x is not None]
+    best_broker = max(brokers_tput) if brokers_tput else None
     return [
         "## Against the targets of issue 6 (64 B, ratios within this run)", "",
         "| target | measured | wanted | verdict |", "|---|---|---|---|",
@@ -265,7 +327,8 @@ def ratios(rows):
         line("per-event commit / minimal C ring", div(per, cring), "≥ 0.8×", lambda v: v >= 0.8),
         line("batch of 64 / Unix socket with 64 messages per write", div(batch, uds64), "≥ 2×", lambda v: v >= 2),
         line("batch of 64 / Unix socket with one write per message", div(batch, uds1), "≥ 20×", lambda v: v >= 20),
-        "", "The `rep movsb` ring and broker targets wait for those rows (not measured yet).", "",
+        line("per-event commit / best broker (ZeroMQ, Redis or NATS)", div(per, best_broker), "≥ 5×", lambda v: v >= 5),
+        "", "The `rep movsb` ring target waits for that row (not measured yet).", "",
     ]
 
 
@@ -277,8 +340,13 @@ def main():
     a = ap.parse_args()
     started = time.time()
     build()
+    global REDIS, NATS
+    REDIS = Server("/usr/bin/redis-server", ["--port", "PORT", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    NATS = Server("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", "PORT"])
     data = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": a.quick,
             "rows": run(a.quick)}
+    REDIS.stop()
+    NATS.stop()
     out = a.out or ("/tmp/ringbus-compare-quick.json" if a.quick else str(ROOT / "Benchmarks/compare/results.json"))
     Path(out).write_text(json.dumps(data, indent=1) + "\n")
     doc = a.doc or (None if a.quick else str(ROOT / "Docs/COMPARISON.md"))
