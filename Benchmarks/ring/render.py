@@ -116,11 +116,13 @@ repeated on the idle machine. The table above was.
 
 ## Against the peers
 
-`python3 Benchmarks/compare/run.py` measures RingBus beside the floor, the C references and what users
-would pick instead (pipe, Unix domain socket, POSIX message queue) for 64 B, 1 KiB and 64 KiB messages
-in one run, with the floor probed before every row, and writes `Docs/COMPARISON.md` (tables and the
-ratios against the targets of issue 6) with SVG plots of the latency percentiles and the throughputs.
-Brokers, the `rep movsb` ring and fixed-rate runs are not in it yet.
+`python3 Benchmarks/compare/run.py` measures RingBus beside the floor, the C references (the minimal
+C ring and a near-limit C ring moving 64-message batches with `rep movsb`) and what users would pick
+instead (pipe, Unix domain socket, POSIX message queue, ZeroMQ over ipc://, Redis and NATS pub/sub on
+loopback servers it starts) for 64 B, 1 KiB and 64 KiB messages in one run, with the floor probed
+before every row, and writes `Docs/COMPARISON.md`: the machine, tables, SVG plots of the latency
+percentiles and throughputs, and the ratios against the targets of issue 6. Fixed-rate runs are not
+in it yet.
 
 ## The main job
 
