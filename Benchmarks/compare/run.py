@@ -9,8 +9,8 @@ Every row is preceded by the one-cache-line floor probe (`.build/ringbench floor
 a row whose probe exceeds 100 ns is reported but marked "far placement" (the host moved the vCPUs apart).
 Processes are pinned to different CPUs by the programs themselves. Latency is one-way (round trip / 2).
 Brokers: ZeroMQ (ipc://), Redis pub/sub and NATS core pub/sub (loopback servers started and stopped by
-the runner), installed from Debian when the runner runs as root. Not yet in this runner (issue 6
-continues): fixed-rate runs. The full run also draws SVG plots next to the document (matplotlib, installed
+the runner), installed from Debian when the runner runs as root. Fixed-rate rows (10k, 100k, 1M
+events/s) measure latency from each event's intended send time. The full run also draws SVG plots next to the document (matplotlib, installed
 from PyPI when missing); the quick run draws none.
 """
 import argparse
@@ -125,6 +125,11 @@ def plan(quick):
     add("C ring, 64-message batches by rep movsb", "reference", "throughput", 64,
         lambda: ringbench("cring-batch", 20_000_000 if quick else 200_000_000)[0])
     add("RingBus C path, busy-poll", "reference", "latency", 64, lambda: ringbench("rbus-spin", n_lat)[0])
+    # Fixed rates: latency from each event's intended send time (queueing is not hidden), 64 B.
+    for rate in ([100_000] if quick else [10_000, 100_000, 1_000_000]):
+        n = max(2000, rate // (50 if quick else 5))
+        add(f"RingBus zero-copy at {rate:,} events/s, from intended send time", "ringbus", "latency", 64,
+            lambda r=rate, n=n: ringbus_bench("--rate", r, "--events", n, "--guarantee", "at-least-once"))
     for size in sizes:
         n_tput = (20_000 if size >= 65536 else 200_000) if quick else (100_000 if size >= 65536 else 2_000_000)
         n_ev = max(2000, n_tput // 10)
@@ -265,7 +270,8 @@ def render(doc_path, data, images=()):
         "Brokers: ZeroMQ over ipc:// (PAIR for ping-pong, PUSH/PULL for throughput), Redis pub/sub and NATS",
         "core pub/sub (its text protocol) on loopback servers the runner starts and stops",
         "(Benchmarks/compare/brokers.c; libzmq, hiredis, redis-server and nats-server from Debian).",
-        "Not in this run yet (issue 6 continues): fixed-rate latency runs. POSIX message queues are measured up to this system's message size",
+        "Fixed-rate rows publish at a steady rate and measure each event's latency from its intended send",
+        "time (a paced producer, a gating consumer), so queueing is not hidden. POSIX message queues are measured up to this system's message size",
         f"limit ({MQ_MAX} bytes, /proc/sys/fs/mqueue/msgsize_max). RingBus's zero-copy rows write every payload",
         "byte into the ring and the consumer reads every cache line of it in place; ping-pong replies carry",
         "the whole payload back, as the pipe, socket and queue rows do. RingBus throughput rows use gating",

@@ -263,6 +263,7 @@ struct CLITests {
             ["--mode", "pingpong", "--events", "500"],
             ["--mode", "pingpong", "--api", "event", "--events", "200", "--wait", "adaptive"],
             ["--mode", "fanout", "--consumers", "2", "--events", "5000"],
+            ["--mode", "throughput", "--rate", "100000", "--events", "2000"],
         ]
         for args in runs {
             let r = try ringbus(["bench", "--json"] + args, timeout: 120)
@@ -272,7 +273,7 @@ struct CLITests {
                                     "mb_per_sec", "latency_ns"], "bench \(args): \(r.stdout)")
             #expect((o["events_per_sec"] as? Double ?? 0) > 0, "bench \(args)")
             let latency = o["latency_ns"] as? [String: Int]
-            if args[1] == "pingpong" {
+            if args[1] == "pingpong" || args.contains("--rate") {
                 #expect(latency.map { Set($0.keys) == ["p50", "p90", "p99", "p999", "max"] && $0["p50"]! > 0 } == true)
             } else {
                 #expect(o["latency_ns"] is NSNull)

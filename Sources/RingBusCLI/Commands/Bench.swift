@@ -21,6 +21,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "How consumers wait: spin, adaptive or block.") var wait: String = "spin"
     @Option(help: "raw (claim, commit per event), batch (64 per commit) or event (Event, JSON, async handler).") var api: String = "raw"
     @Option(help: "at-most-once (lossy consumers), at-least-once or exactly-once (gating).") var guarantee: String = "at-most-once"
+    @Option(help: "Throughput with --api raw only: publish at this steady rate (events per second) and measure each event's latency from its intended send time, so queueing is not hidden.") var rate: Double?
     @Flag(help: "One JSON object with the results.") var json = false
 
     var eventCount: Int { events ?? (mode == "pingpong" ? 20_000 : mode == "fanout" ? 100_000 : 2_000_000) }
@@ -41,6 +42,10 @@ struct Bench: AsyncParsableCommand {
         guard (1...32).contains(consumerCount) else { throw ValidationError("--consumers must be 1...32") }
         if mode == "pingpong" && api == "batch" { throw ValidationError("pingpong sends one event at a time: use --api raw or event") }
         if mode != "fanout" && consumers != nil && consumers != 1 { throw ValidationError("--consumers is for --mode fanout") }
+        if let r = rate {
+            guard r > 0, r <= 50_000_000 else { throw ValidationError("--rate must be 1...50000000 events per second") }
+            guard mode == "throughput", api == "raw" else { throw ValidationError("--rate is for --mode throughput --api raw") }
+        }
     }
 
     func run() async throws {
@@ -67,7 +72,8 @@ struct Bench: AsyncParsableCommand {
         for k in 0..<consumerCount {
             let c = Process()
             c.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            c.arguments = ["bench-consumer", bus, mode, api, guarantee, effectiveWait, String(eventCount), String(1 + k % max(1, RingBusSystem.onlineCPUs - 1))]
+            c.arguments = ["bench-consumer", bus, mode, api, guarantee, effectiveWait, String(eventCount),
+                           String(1 + k % max(1, RingBusSystem.onlineCPUs - 1)), rate == nil ? "0" : "1"]
             let out = Pipe()
             c.standardOutput = out
             try c.run()
@@ -95,6 +101,7 @@ struct Bench: AsyncParsableCommand {
 
         // Each consumer reports its events and the seconds from its first to its last.
         var secs = 0.0, received = 0, dropped = 0
+        var paced: JSONValue?
         for (c, out) in children {
             if mode == "pingpong" { kill(c.processIdentifier, SIGKILL); c.waitUntilExit(); continue }
             guard let line = readLine(from: out), let r = try? JSONValue(decoding: Array(line.utf8)) else {
@@ -104,19 +111,21 @@ struct Bench: AsyncParsableCommand {
             secs = max(secs, r["secs"]?.doubleValue ?? 0)
             received += Int(r["received"]?.intValue ?? 0)
             dropped += Int(r["dropped"]?.intValue ?? 0)
+            if let l = r["latency_ns"], !l.isNull { paced = l }
         }
         let deliveries = mode == "pingpong" ? eventCount : received
         let elapsed = mode == "pingpong" ? producerSecs : max(secs, 1e-9)
         let eventsPerSec = Double(deliveries) / elapsed
         let mbPerSec = eventsPerSec * Double(size.bytes) / 1e6
-        output(eventsPerSec: eventsPerSec, mbPerSec: mbPerSec, latencies: latencies, floor: floor, received: received,
-               dropped: dropped)
+        output(eventsPerSec: eventsPerSec, mbPerSec: mbPerSec, latencies: latencies, paced: paced, floor: floor,
+               received: received, dropped: dropped)
     }
 
     // MARK: Producers
 
     private func rawProduce(_ segment: SharedSegment, batch: Int, _ progress: Progress) throws {
         let n = eventCount, size = size.bytes
+        let interval = rate.map { UInt64(1e9 / $0) }
         try onPinnedThread(0) {
             let w = try StreamWriter(segment: segment)
             let topic = try PreparedTopic("bench")
@@ -126,6 +135,24 @@ struct Bench: AsyncParsableCommand {
             defer { source.deallocate() }
             source.initializeMemory(as: UInt8.self, repeating: 7)
             var i = 0
+            if let interval { // paced: each event at its intended time, which it carries in bytes 8..<16
+                let start = DispatchTime.now().uptimeNanoseconds + 1_000_000
+                while i < n {
+                    let intended = start + UInt64(i) * interval
+                    while DispatchTime.now().uptimeNanoseconds < intended { RingBusSystem.pause() }
+                    while true {
+                        guard let dst = try w.claim(topic: topic, payloadLength: size) else { continue }
+                        source.storeBytes(of: UInt64(i), as: UInt64.self)
+                        source.storeBytes(of: intended, toByteOffset: 8, as: UInt64.self)
+                        dst.copyMemory(from: UnsafeRawBufferPointer(source))
+                        w.commit()
+                        break
+                    }
+                    i += 1
+                    progress.update(i)
+                }
+                return
+            }
             while i < n {
                 var k = 0
                 while k < batch && i + k < n {
@@ -213,9 +240,9 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Output
 
-    private func output(eventsPerSec: Double, mbPerSec: Double, latencies: Histogram<UInt64>?, floor: Double?,
-                        received: Int, dropped: Int) {
-        let lat: JSONValue = latencies.map { h in
+    private func output(eventsPerSec: Double, mbPerSec: Double, latencies: Histogram<UInt64>?, paced: JSONValue?,
+                        floor: Double?, received: Int, dropped: Int) {
+        let lat: JSONValue = paced ?? latencies.map { h in
             ["p50": .int(Int64(h.valueAtPercentile(50))), "p90": .int(Int64(h.valueAtPercentile(90))),
              "p99": .int(Int64(h.valueAtPercentile(99))), "p999": .int(Int64(h.valueAtPercentile(99.9))),
              "max": .int(Int64(h.max))]
@@ -241,8 +268,11 @@ struct Bench: AsyncParsableCommand {
             let per = mode == "fanout" ? "deliveries" : "events"
             print(String(format: "  throughput: %.2f M %@/s, %.0f MB/s of payload", eventsPerSec / 1e6, per, mbPerSec))
             let nsPer = 1e9 / eventsPerSec * Double(consumerCount)
-            if let floor { print(String(format: "  that is %.0f ns per event per consumer, %.1fx the floor", nsPer, nsPer / floor)) }
+            if let floor, rate == nil { print(String(format: "  that is %.0f ns per event per consumer, %.1fx the floor", nsPer, nsPer / floor)) }
             print("  received \(received), lost \(dropped)\(dropped > 0 ? " (lossy consumers outrun by the producer: counted, as at-most-once allows)" : "")")
+            if let p = paced, let r = rate {
+                print("  at a steady \(Int(r)) events/s, latency from each event's intended send time: p50 \(p["p50"]?.intValue ?? 0) ns, p90 \(p["p90"]?.intValue ?? 0) ns, p99 \(p["p99"]?.intValue ?? 0) ns, p99.9 \(p["p999"]?.intValue ?? 0) ns, max \(p["max"]?.intValue ?? 0) ns")
+            }
         }
     }
 }
@@ -258,6 +288,7 @@ struct BenchConsumer: AsyncParsableCommand {
     @Argument var wait: String
     @Argument var events: Int
     @Argument var cpu: Int
+    @Argument var paced: Int = 0
 
     func run() async throws {
         try await reporting {
@@ -268,7 +299,7 @@ struct BenchConsumer: AsyncParsableCommand {
     private func rawConsumer() throws {
         let segment = try SharedSegment.attach(name: bus)
         let replies = mode == "pingpong" ? try SharedSegment.attach(name: bus + "-reply") : nil
-        let (bus, mode, wait, events, cpu, gating) = (bus, mode, wait, events, cpu, guarantee != "at-most-once")
+        let (bus, mode, wait, events, cpu, gating, paced) = (bus, mode, wait, events, cpu, guarantee != "at-most-once", paced == 1)
         let line: String = try onPinnedThread(cpu) {
             let r = try StreamReader(segment: segment, mode: gating ? .gating : .lossy)
             let w = try replies.map { try StreamWriter(segment: $0) }
@@ -277,9 +308,15 @@ struct BenchConsumer: AsyncParsableCommand {
             let strategy: WaitStrategy = wait == "block" ? .block : .adaptive()
             var received = 0, t0: UInt64 = 0, last: UInt64 = 0, lastIndex: UInt64 = 0, touched: UInt8 = 0
             var idleSince = DispatchTime.now().uptimeNanoseconds
+            var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
             while true {
                 let n = r.poll(max: 256) { (v: borrowing EventView) in
                     lastIndex = v.payload.count >= 8 ? v.payload.loadUnaligned(as: UInt64.self) : 0
+                    if paced && v.payload.count >= 16 { // latency from the intended send time (CLOCK_MONOTONIC)
+                        let intended = v.payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        _ = h.record(now > intended ? now - intended : 0)
+                    }
                     var line = 0 // read every cache line of the payload in place (a consumer looks at its data)
                     while line < v.payload.count { touched &+= v.payload[line]; line += 64 }
                     if let w { // ping-pong: the whole payload back, as the pipe and socket rows do
@@ -306,7 +343,10 @@ struct BenchConsumer: AsyncParsableCommand {
             }
             let c = r.counters
             _ = (bus, touched)
-            return "{\"secs\":\(Double(last - t0) / 1e9),\"received\":\(received),\"dropped\":\(c.dropped + c.missed)}"
+            let latency = paced && h.totalCount > 0
+                ? "{\"p50\":\(h.valueAtPercentile(50)),\"p90\":\(h.valueAtPercentile(90)),\"p99\":\(h.valueAtPercentile(99)),\"p999\":\(h.valueAtPercentile(99.9)),\"max\":\(h.max)}"
+                : "null"
+            return "{\"secs\":\(Double(last - t0) / 1e9),\"received\":\(received),\"dropped\":\(c.dropped + c.missed),\"latency_ns\":\(latency)}"
         }
         writeLine(line)
     }
