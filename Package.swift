@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RingBus", targets: ["RingBus"]),
+        // The C shim as a product only for Benchmarks/ (the C path measured beside the Swift one); it is
+        // not an API: applications use RingBus.
+        .library(name: "CRingBus", targets: ["CRingBus"]),
         .executable(name: "ringbus", targets: ["RingBusCLI"]),
         .executable(name: "RingBusTestPeer", targets: ["RingBusTestPeer"]),
     ],

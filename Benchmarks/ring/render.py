@@ -124,6 +124,34 @@ before every row, and writes `Docs/COMPARISON.md`: the machine, tables, SVG plot
 percentiles and throughputs, fixed-rate runs at 10k, 100k and 1M events/s (latency from each event's
 intended send time), and the ratios against the targets of issue 6.
 
+## Micro-benchmarks (ordo-one/benchmark)
+
+```sh
+swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark              # all
+swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark --format markdown
+```
+
+One thread, no second CPU: what each operation costs by itself, with its heap allocations counted by
+the package's malloc interposer (which also slows every allocation, so allocating rows read slower
+here than in EventBusBench). p50 of one run on this machine (2026-11-29; the full tables are in
+`Benchmarks/micro-results.md`):
+
+| operation | p50 | mallocs |
+|---|---|---|
+| ring: claim + copy + commit one 64 B event, Swift (`StreamWriter`) | 219 ns | 0 |
+| ring: the same through the C function (`rbus_producer_publish`) | 196 ns | 0 |
+| ring: 64 claims, one commit | 2123 ns (33 ns per event) | 0 |
+| ring: publish 256, then poll 256 with borrowed views | 23 µs (45 ns per event each way) | 0 |
+| in-process bus: publish one `Event` to one subscriber (per publish, 1000 per sample, flushed) | 528 ns | 0 |
+| shared-memory bus: publish one `Event` (encode, claim, commit), no subscriber | 655 ns | 0 |
+| `JSONValue` encode, 5-member object | 2.47 µs | 3 |
+| `JSONValue` decode, same object | 2.94 µs | 9 |
+| Foundation `JSONEncoder`, same object | 5.72 µs | 21 |
+| Foundation `JSONDecoder`, same object | 14 µs | 45 |
+
+(The cross-process costs, where the second CPU and the cache-line transfers come in, are in the
+sections below and in `Docs/COMPARISON.md`.)
+
 ## The main job
 
 ```sh
