@@ -28,42 +28,18 @@
 #include <unistd.h>
 #include <zmq.h>
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#include "peer_common.h"
+
+static void latency_line(const char *peer, size_t size, uint64_t *rt, size_t n) {
+    char bench[64];
+    snprintf(bench, sizeof bench, "%s-pingpong-%zu", peer, size);
+    report_latency(bench, rt, n);
 }
 
-static void pin(int cpu) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 2) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu % n, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "brokers: %s\n", what);
-    exit(1);
-}
-
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-static void report_latency(const char *name, size_t size, uint64_t *rt, size_t n) {
-    qsort(rt, n, sizeof *rt, cmp_u64);
-    printf("{\"bench\":\"%s-pingpong-%zu\",\"samples\":%zu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu}\n",
-           name, size, n, (unsigned long long)rt[n / 2], (unsigned long long)rt[n * 9 / 10],
-           (unsigned long long)rt[n * 99 / 100], (unsigned long long)rt[n * 999 / 1000], (unsigned long long)rt[n - 1]);
-}
-
-static void report_tput(const char *name, size_t size, size_t n, uint64_t ns) {
-    double secs = ns / 1e9;
-    printf("{\"bench\":\"%s-tput-%zu\",\"events\":%zu,\"events_per_sec\":%.0f,\"mb_per_sec\":%.1f}\n", name, size, n, n / secs,
-           n * (double)size / secs / 1e6);
+static void tput_line(const char *peer, size_t size, size_t n, uint64_t ns) {
+    char bench[64];
+    snprintf(bench, sizeof bench, "%s-tput-%zu", peer, size);
+    report_tput(bench, n, size, ns);
 }
 
 /* ---- ZeroMQ ----------------------------------------------------------------------------------- */
@@ -96,7 +72,7 @@ static void zmq_pingpong(size_t size, size_t n) {
     waitpid(pid, NULL, 0);
     zmq_close(s);
     zmq_ctx_term(ctx);
-    report_latency("zmq", size, rt, n);
+    latency_line("zmq", size, rt, n);
 }
 
 static void zmq_tput(size_t size, size_t n) {
@@ -134,7 +110,7 @@ static void zmq_tput(size_t size, size_t n) {
     waitpid(pid, NULL, 0);
     zmq_close(s);
     zmq_ctx_term(ctx);
-    report_tput("zmq", size, n, dt);
+    tput_line("zmq", size, n, dt);
 }
 
 /* ---- Redis pub/sub ------------------------------------------------------------------------------ */
@@ -193,7 +169,7 @@ static void redis_pingpong(size_t size, size_t n, int port) {
         if (i >= warm) rt[i - warm] = (now_ns() - t0) / 2;
     }
     waitpid(pid, NULL, 0);
-    report_latency("redis", size, rt, n);
+    latency_line("redis", size, rt, n);
 }
 
 static void redis_tput(size_t size, size_t n, int port) {
@@ -234,7 +210,7 @@ static void redis_tput(size_t size, size_t n, int port) {
     uint64_t dt = 0;
     if (read(fds[0], &dt, sizeof dt) != sizeof dt) die("read");
     waitpid(pid, NULL, 0);
-    report_tput("redis", size, n, dt);
+    tput_line("redis", size, n, dt);
 }
 
 /* ---- NATS (core pub/sub, text protocol: INFO, CONNECT, PING/PONG, SUB, PUB, MSG) ----------------- */
@@ -358,7 +334,7 @@ static void nats_pingpong(size_t size, size_t n, int port) {
         if (i >= warm) rt[i - warm] = (now_ns() - t0) / 2;
     }
     waitpid(pid, NULL, 0);
-    report_latency("nats", size, rt, n);
+    latency_line("nats", size, rt, n);
 }
 
 static void nats_tput(size_t size, size_t n, int port) {
@@ -397,7 +373,7 @@ static void nats_tput(size_t size, size_t n, int port) {
     uint64_t dt = 0;
     if (read(fds[0], &dt, sizeof dt) != sizeof dt) die("read");
     waitpid(pid, NULL, 0);
-    report_tput("nats", size, n, dt);
+    tput_line("nats", size, n, dt);
 }
 
 int main(int argc, char **argv) {

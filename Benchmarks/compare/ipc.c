@@ -25,25 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pin(int cpu) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 2) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu % n, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
+#include "peer_common.h"
 
 /* Reads or writes exactly n bytes (streams may split). */
 static void full_read(int fd, void *buf, size_t n) {
@@ -131,11 +113,6 @@ static void make_channels(int kind, size_t size, chan *a, chan *b) {
     }
 }
 
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 static const char *kind_name(int k) { return k == PIPE ? "pipe" : k == UDS ? "uds" : "mq"; }
 
 static void pingpong(int kind, size_t size, size_t n) {
@@ -161,10 +138,9 @@ static void pingpong(int kind, size_t size, size_t n) {
         if (i >= warm) rt[i - warm] = (now_ns() - t0) / 2;
     }
     waitpid(pid, NULL, 0);
-    qsort(rt, n, sizeof *rt, cmp_u64);
-    printf("{\"bench\":\"%s-pingpong-%zu\",\"samples\":%zu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu}\n",
-           kind_name(kind), size, n, (unsigned long long)rt[n / 2], (unsigned long long)rt[n * 9 / 10],
-           (unsigned long long)rt[n * 99 / 100], (unsigned long long)rt[n * 999 / 1000], (unsigned long long)rt[n - 1]);
+    char bench[64];
+    snprintf(bench, sizeof bench, "%s-pingpong-%zu", kind_name(kind), size);
+    report_latency(bench, rt, n);
     if (kind == MQ) { mq_unlink(qa); mq_unlink(qb); }
 }
 
@@ -196,9 +172,9 @@ static void tput(int kind, size_t size, size_t n, size_t batch) {
     recv_msg(&a, m, sizeof dt);
     memcpy(&dt, m, sizeof dt);
     waitpid(pid, NULL, 0);
-    double secs = dt / 1e9;
-    printf("{\"bench\":\"%s-tput-b%zu-%zu\",\"events\":%zu,\"events_per_sec\":%.0f,\"mb_per_sec\":%.1f}\n", kind_name(kind),
-           batch, size, n, n / secs, n * (double)size / secs / 1e6);
+    char bench[64];
+    snprintf(bench, sizeof bench, "%s-tput-b%zu-%zu", kind_name(kind), batch, size);
+    report_tput(bench, n, size, dt);
     if (kind == MQ) { mq_unlink(qa); mq_unlink(qb); }
 }
 

@@ -75,23 +75,7 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         self.segment = segment
         changes = .allocate(capacity: 1)
         changes.initialize(to: 0)
-        startThread { [self] in run() }
-    }
-
-    /// A detached pthread running `body` (FoundationEssentials has no Thread).
-    private func startThread(_ body: @escaping () -> Void) {
-        final class Body {
-            let run: () -> Void
-            init(_ run: @escaping () -> Void) { self.run = run }
-        }
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            Unmanaged<Body>.fromOpaque(arg!).takeRetainedValue().run()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)") // only without memory or thread quota
-        pthread_detach(tid)
+        startDetachedThread { [self] in run() }
     }
 
     deinit { changes.deallocate() }

@@ -126,7 +126,7 @@ struct Bench: AsyncParsableCommand {
     private func rawProduce(_ segment: SharedSegment, batch: Int, _ progress: Progress) throws {
         let n = eventCount, size = size.bytes
         let interval = rate.map { UInt64(1e9 / $0) }
-        try onPinnedThread(0) {
+        try RingBusSystem.onPinnedThread(0) {
             let w = try StreamWriter(segment: segment)
             let topic = try PreparedTopic("bench")
             // The payload is written in full (copied from the application's buffer), as a real publish
@@ -181,7 +181,7 @@ struct Bench: AsyncParsableCommand {
 
     private func rawPingPong(_ segment: SharedSegment, _ replies: SharedSegment, _ progress: Progress) throws -> Histogram<UInt64> {
         let n = eventCount, size = size.bytes, block = effectiveWait == "block"
-        return try onPinnedThread(0) {
+        return try RingBusSystem.onPinnedThread(0) {
             let r = try StreamReader(segment: replies, mode: .gating)
             let w = try StreamWriter(segment: segment)
             let topic = try PreparedTopic("bench")
@@ -300,7 +300,7 @@ struct BenchConsumer: AsyncParsableCommand {
         let segment = try SharedSegment.attach(name: bus)
         let replies = mode == "pingpong" ? try SharedSegment.attach(name: bus + "-reply") : nil
         let (bus, mode, wait, events, cpu, gating, paced) = (bus, mode, wait, events, cpu, guarantee != "at-most-once", paced == 1)
-        let line: String = try onPinnedThread(cpu) {
+        let line: String = try RingBusSystem.onPinnedThread(cpu) {
             let r = try StreamReader(segment: segment, mode: gating ? .gating : .lossy)
             let w = try replies.map { try StreamWriter(segment: $0) }
             let topic = try PreparedTopic("bench")
@@ -411,22 +411,6 @@ func readLine(from pipe: Pipe) -> String? {
         bytes.append(b)
     }
     return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
-}
-
-/// Runs `body` on a new thread pinned to `cpu` and waits for it (measuring loops need their own CPU,
-/// not a thread of Swift's cooperative pool).
-func onPinnedThread<T: Sendable>(_ cpu: Int, _ body: @escaping @Sendable () throws -> T) throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    let t = Thread {
-        RingBusSystem.pinCurrentThread(toCPU: cpu)
-        let r = Result { try body() }
-        result.withLock { $0 = r }
-        done.signal()
-    }
-    t.start()
-    done.wait()
-    return try result.withLock { $0! }.get()
 }
 
 /// Removes the temporary buses at exit, and on SIGINT or SIGTERM (then exits 130 / 143).

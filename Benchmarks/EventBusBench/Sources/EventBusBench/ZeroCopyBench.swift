@@ -18,22 +18,6 @@ func zcParameters(capacity: Int = 1 << 20) -> SegmentParameters {
     return p
 }
 
-/// Runs `body` on a new thread pinned to `cpu` and waits for it.
-func onPinnedThread<T: Sendable>(_ cpu: Int, _ body: @escaping @Sendable () throws -> T) throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    let t = Thread {
-        RingBusSystem.pinCurrentThread(toCPU: cpu)
-        let r = Result { try body() }
-        result.withLock { $0 = r }
-        done.signal()
-    }
-    t.stackSize = 1 << 20
-    t.start()
-    done.wait()
-    return try result.withLock { $0! }.get()
-}
-
 /// One event of `size` bytes whose first word is `x`, published spinning while the ring is full.
 @inline(__always)
 func zcSend(_ w: StreamWriter, _ x: UInt64, size: Int) throws {
@@ -60,7 +44,7 @@ func zcReceive(_ r: StreamReader, block: Bool) throws -> UInt64 {
 /// `--zc-pong PING PONG BLOCK`: answers every event on PING with its first word on PONG.
 func zcPongChild(_ args: [String]) throws {
     let block = args[4] == "1"
-    try onPinnedThread(1) {
+    try RingBusSystem.onPinnedThread(1) {
         let r = try StreamReader(segment: try SharedSegment.attach(name: args[2]), mode: .gating)
         let w = try StreamWriter(segment: try SharedSegment.attach(name: args[3]))
         say("ready")
@@ -72,7 +56,7 @@ func zcPongChild(_ args: [String]) throws {
 /// 256), prints the seconds from the first to the last.
 func zcSinkChild(_ args: [String]) throws {
     let count = Int(args[3])!
-    let secs: Double = try onPinnedThread(1) {
+    let secs: Double = try RingBusSystem.onPinnedThread(1) {
         let r = try StreamReader(segment: try SharedSegment.attach(name: args[2]), mode: .gating)
         say("ready")
         var got = 0, sum: UInt64 = 0, t0: UInt64 = 0
@@ -99,7 +83,7 @@ func zcPingPong(_ rounds: Int, block: Bool) throws {
     defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() } // SIGTERM may be blocked in it
     guard readLine(out, containing: "ready") != nil else { throw SegmentError.invalidParameter("pong child did not start") }
     let warm = rounds / 10
-    let samples: [UInt64] = try onPinnedThread(0) {
+    let samples: [UInt64] = try RingBusSystem.onPinnedThread(0) {
         // Opened on the measuring thread (readers and writers belong to one thread); the reader before
         // the first ping, so it sees every pong.
         let r = try StreamReader(segment: b, mode: .gating)
@@ -125,7 +109,7 @@ func zcThroughput(_ events: Int, batch: Int) throws {
     defer { try? SharedSegment.remove(name: name) }
     let (child, out) = try spawnChild(["--zc-sink", name, "\(events)"])
     guard readLine(out, containing: "ready") != nil else { throw SegmentError.invalidParameter("sink child did not start") }
-    try onPinnedThread(0) {
+    try RingBusSystem.onPinnedThread(0) {
         let w = try StreamWriter(segment: seg)
         var i = 0
         while i < events {
