@@ -299,7 +299,7 @@ rbus_status rbus_consumer_open(rbus_bus *b, const char *name, uint32_t mode, rbu
                                rbus_open_info *info, rbus_error *err) {
     if (name && rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "consumer open", 0);
     if ((mode != RBUS_MODE_LOSSY && mode != RBUS_MODE_GATING) || !scratch || start < RBUS_START_LATEST ||
-        start > RBUS_START_COMMITTED)
+        start > RBUS_START_COMMITTED_OR_EARLIEST)
         return fail(err, RBUS_E_PARAM, "consumer open", 0);
     if (b->fork_generation != rbus_fork_generation()) return fail(err, RBUS_E_FORKED, "consumer open", 0);
     if (rbus_bus_is_removed(b)) return fail(err, RBUS_E_REMOVED, "consumer open", 0);
@@ -351,7 +351,8 @@ rbus_status rbus_consumer_open(rbus_bus *b, const char *name, uint32_t mode, rbu
         c->durable = name != NULL;
         c->sleeper_word = j / 64;
         c->sleeper_bit = (uint64_t)1 << (j % 64);
-        int resume = local.resumed && (start == RBUS_START_COMMITTED);
+        int from_committed = start == RBUS_START_COMMITTED || start == RBUS_START_COMMITTED_OR_EARLIEST;
+        int resume = local.resumed && from_committed;
         if (local.resumed) { /* carry the durable name's counters forward */
             c->received = c->shared_counters->received;
             c->dropped = c->shared_counters->dropped;
@@ -359,7 +360,10 @@ rbus_status rbus_consumer_open(rbus_bus *b, const char *name, uint32_t mode, rbu
         } else {
             memset(c->shared_counters, 0, sizeof *c->shared_counters);
         }
-        s = init_cursors(b, c, start == RBUS_START_COMMITTED ? RBUS_START_LATEST : start, positions, resume);
+        rbus_start fresh = start == RBUS_START_COMMITTED            ? RBUS_START_LATEST
+                           : start == RBUS_START_COMMITTED_OR_EARLIEST ? RBUS_START_EARLIEST
+                                                                       : start;
+        s = init_cursors(b, c, fresh, positions, resume);
         if (s == RBUS_OK) {
             struct rbus_slot_meta *m = c->meta;
             name_store(m->name, name);

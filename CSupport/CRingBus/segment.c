@@ -271,6 +271,20 @@ rbus_status rbus_bus_create(const char *name, const rbus_create_params *p, rbus_
     if (fd < 0) return open_errno(err, "shm_open", errno);
     rbus_status s = RBUS_OK;
     void *m = MAP_FAILED;
+    /* Mark the temporary as ours while we build it: cleanup removes only temporaries whose creator lock
+     * is free. Then re-check that the name still points at our inode: a cleanup that ran between the
+     * create and the lock (possible only with a zero grace period) may have removed it. */
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)RBUS_LOCK_CREATOR, .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        s = fail_sys(err, "fcntl(F_OFD_SETLK)", errno);
+        goto undo;
+    }
+    struct stat mine, named;
+    if (fstat(fd, &mine) != 0 || lstat(tmp_path, &named) != 0 || mine.st_ino != named.st_ino ||
+        mine.st_dev != named.st_dev) {
+        close(fd); /* not ours under that name any more: nothing to unlink */
+        return fail_sys(err, "create (temporary removed by a cleanup)", EAGAIN);
+    }
     if (fchmod(fd, p->mode) != 0) { /* the umask must not narrow or widen what was asked */
         s = fail_sys(err, "fchmod", errno);
         goto undo;
@@ -291,6 +305,8 @@ rbus_status rbus_bus_create(const char *name, const rbus_create_params *p, rbus_
         s = open_errno(err, "renameat2", errno);
         goto undo;
     }
+    fl.l_type = F_UNLCK; /* the bus is in place: the creator lock has done its job */
+    (void)fcntl(fd, F_OFD_SETLK, &fl);
     s = map_and_validate(fd, 1, name, out, err);
     if (s != RBUS_OK) close(fd);
     return s;
@@ -317,15 +333,27 @@ rbus_status rbus_bus_remove(const char *name, rbus_error *err) {
     if (rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "remove", 0);
     char path[128];
     snprintf(path, sizeof path, "/ringbus.%s", name);
+    /* Keep the object open across the unlink, so the flag lands in the inode that was removed. */
     int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) return open_errno(err, "shm_open", errno);
+    /* Unlink first: only once the kernel has allowed and done it may attached processes be told the bus
+     * is gone. Marking first let a user who may write but not unlink (a mode-666 bus in the sticky
+     * /dev/shm) brick the bus for its owner (issue 11 item 3). */
+    if (shm_unlink(path) != 0) {
+        int e = errno;
+        close(fd);
+        return open_errno(err, "shm_unlink", e);
+    }
     struct stat st;
-    /* Set the flag only on something that is really a bus; anything else is just unlinked. */
+    /* Set the flag only on something that is really a bus and that we may write; anything else is just
+     * unlinked (a read-only opener cannot tell attached processes: they notice at their next attach). */
     if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= RBUS_HEADER_SIZE) {
         void *m = mmap(NULL, RBUS_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) {
             struct rbus_bus_hdr *h = m;
             if (atomic_load_explicit(RBUS_A64(&h->magic), memory_order_acquire) == RBUS_MAGIC) {
+                /* release: pairs with the acquire in rbus_bus_is_removed and map_and_validate */
                 atomic_store_explicit(RBUS_A32(&h->removed), 1, memory_order_release);
                 /* wake every sleeper so it notices the flag now rather than at its timeout */
                 atomic_fetch_add_explicit(RBUS_A32(&h->doorbell), 1, memory_order_release);
@@ -335,7 +363,72 @@ rbus_status rbus_bus_remove(const char *name, rbus_error *err) {
         }
     }
     close(fd);
-    if (shm_unlink(path) != 0) return open_errno(err, "shm_unlink", errno);
+    return RBUS_OK;
+}
+
+rbus_status rbus_bus_remove_file(const char *name, rbus_error *err) {
+    if (rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "remove", 0);
+    char path[160];
+    snprintf(path, sizeof path, RBUS_SHM_DIR "/ringbus.%s", name);
+    struct stat st;
+    if (lstat(path, &st) != 0) return open_errno(err, "lstat", errno);
+    if (!S_ISREG(st.st_mode)) return fail(err, RBUS_E_PARAM, "remove (not a regular file)", 0);
+    if (st.st_uid != geteuid()) return fail(err, RBUS_E_PERMISSION, "remove (owned by another user)", EPERM);
+    if (unlink(path) != 0) return open_errno(err, "unlink", errno);
+    return RBUS_OK;
+}
+
+/* ---- cleanup of half-built segments ------------------------------------------------------------ */
+static uint64_t stat_change_ns(const struct stat *st) {
+    uint64_t m = (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec;
+    uint64_t c = (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec;
+    return m > c ? m : c;
+}
+
+rbus_status rbus_temp_reap(const char *file, uint64_t grace_ns, int any_owner, int dry_run, rbus_temp_state *state,
+                           rbus_error *err) {
+    static const char prefix[] = ".ringbus-tmp.";
+    *state = RBUS_TEMP_GONE;
+    if (!file || strncmp(file, prefix, sizeof prefix - 1) != 0 || strchr(file, '/') || strlen(file) > 200)
+        return fail(err, RBUS_E_NAME, "cleanup", 0);
+    char path[256];
+    snprintf(path, sizeof path, RBUS_SHM_DIR "/%s", file);
+    struct stat named;
+    if (lstat(path, &named) != 0) return errno == ENOENT ? RBUS_OK : fail_sys(err, "lstat", errno);
+    if (!S_ISREG(named.st_mode)) {
+        *state = RBUS_TEMP_NOT_FILE;
+        return RBUS_OK;
+    }
+    if (!any_owner && named.st_uid != geteuid()) {
+        *state = RBUS_TEMP_OTHER_OWNER;
+        return RBUS_OK;
+    }
+    uint64_t now = rbus_clock_realtime_ns(), changed = stat_change_ns(&named);
+    if (now < changed || now - changed < grace_ns) {
+        *state = RBUS_TEMP_YOUNG;
+        return RBUS_OK;
+    }
+    /* O_NONBLOCK|O_NOFOLLOW: never follow a link or block on a FIFO swapped in since the lstat. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return errno == ENOENT ? RBUS_OK : fail_sys(err, "open", errno);
+    struct stat opened;
+    if (fstat(fd, &opened) != 0 || opened.st_ino != named.st_ino || opened.st_dev != named.st_dev) {
+        close(fd); /* replaced between the lstat and the open */
+        return RBUS_OK;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)RBUS_LOCK_CREATOR, .l_len = 1};
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+        int e = errno;
+        close(fd);
+        return fail_sys(err, "fcntl(F_OFD_GETLK)", e);
+    }
+    close(fd);
+    if (fl.l_type != F_UNLCK) {
+        *state = RBUS_TEMP_LIVE;
+        return RBUS_OK;
+    }
+    *state = RBUS_TEMP_ABANDONED;
+    if (!dry_run && unlink(path) != 0 && errno != ENOENT) return fail_sys(err, "unlink", errno);
     return RBUS_OK;
 }
 

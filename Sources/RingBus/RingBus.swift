@@ -1,5 +1,9 @@
 // RingBus.swift: module-level facts.
 
+#if !os(Linux)
+#error("RingBus supports Linux only: it needs POSIX shared memory with futexes and OFD locks (see README, Requirements)")
+#endif
+
 internal import CRingBus
 
 /// RingBus's version and the shared-memory layout version it speaks.

@@ -1,6 +1,9 @@
 /* CRingBus.h: umbrella header of the C shim. Includes only. */
 #ifndef CRINGBUS_H
 #define CRINGBUS_H
+#ifndef __linux__
+#error "RingBus supports Linux only: it needs futexes, OFD locks and POSIX shared memory (see README, Requirements)"
+#endif
 #include "rbus_layout.h"
 #include "rbus_status.h"
 #include "rbus_clock.h"

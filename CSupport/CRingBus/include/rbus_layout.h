@@ -79,6 +79,9 @@ enum {
 #define RBUS_MAGIC UINT64_C(0x31535542474e4952)
 #define RBUS_LOCK_BASE ((int64_t)1 << 40)
 #define RBUS_LOCK_REGISTRY (RBUS_LOCK_BASE - 1)
+/* Held by a creator on its temporary file (/dev/shm/.ringbus-tmp.<bus>.<pid>.<random>) from just after
+ * creating it until it is renamed into place or removed: cleanup removes only unlocked temporaries. */
+#define RBUS_LOCK_CREATOR (RBUS_LOCK_BASE - 2)
 #define RBUS_MIN_CAPACITY ((uint64_t)4096)
 #define RBUS_MAX_CAPACITY ((uint64_t)1 << 32)
 #define RBUS_MIN_EVENT_SIZE 64u

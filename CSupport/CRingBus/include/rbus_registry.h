@@ -25,6 +25,7 @@ typedef enum rbus_start {
     RBUS_START_EARLIEST = 2,  /* the oldest lap boundary still in the ring */
     RBUS_START_POSITION = 3,  /* the given per-stream positions (an application-stored resume point) */
     RBUS_START_COMMITTED = 4, /* the durable name's committed cursor (LATEST for a new name) */
+    RBUS_START_COMMITTED_OR_EARLIEST = 5, /* the durable name's committed cursor (EARLIEST for a new name) */
 } rbus_start;
 
 typedef struct rbus_open_info {

@@ -107,6 +107,30 @@ void rbus_bus_detach(rbus_bus *b);
  * unlinks the name. RBUS_E_NOT_FOUND if there is no such bus. */
 rbus_status rbus_bus_remove(const char *name, rbus_error *err);
 
+/* Unlinks /dev/shm/ringbus.<name> whatever it holds (a corrupt segment, one of another layout), but
+ * only if it is a regular file owned by the caller's effective uid: RBUS_E_PARAM when it is not a
+ * regular file, RBUS_E_PERMISSION when another uid owns it, RBUS_E_NOT_FOUND when it is gone. Sets no
+ * flag (nothing valid to set it in). For `ringbus rm --force` of what rbus_bus_attach refuses. */
+rbus_status rbus_bus_remove_file(const char *name, rbus_error *err);
+
+/* What rbus_temp_reap found at one /dev/shm entry named like a creation temporary. */
+typedef enum rbus_temp_state {
+    RBUS_TEMP_ABANDONED = 0,   /* a regular file, old enough, its creator's lock free: removed (or would be) */
+    RBUS_TEMP_LIVE = 1,        /* its creator holds RBUS_LOCK_CREATOR: a create in progress, kept */
+    RBUS_TEMP_YOUNG = 2,       /* changed less than the grace period ago, kept */
+    RBUS_TEMP_NOT_FILE = 3,    /* a directory, link or other non-regular entry: never touched */
+    RBUS_TEMP_OTHER_OWNER = 4, /* owned by another uid and any_owner was 0: kept */
+    RBUS_TEMP_GONE = 5,        /* vanished or replaced while looking: nothing done */
+} rbus_temp_state;
+
+/* Cleanup of half-built segments (rule: nothing a live process uses is ever removed). `file` is an
+ * entry name in /dev/shm starting with ".ringbus-tmp." (RBUS_E_NAME otherwise, or if it holds '/').
+ * Removes it, unless dry_run, only when it is a regular file (lstat: never a directory or a link),
+ * owned by the caller's effective uid (or any uid when any_owner), unchanged for at least grace_ns,
+ * and no creator holds its RBUS_LOCK_CREATOR byte (tested on an fd of that very inode). */
+rbus_status rbus_temp_reap(const char *file, uint64_t grace_ns, int any_owner, int dry_run, rbus_temp_state *state,
+                           rbus_error *err);
+
 /* 1 once the bus's removed flag is set (acquire; pairs with the release in rbus_bus_remove). */
 int rbus_bus_is_removed(const rbus_bus *b);
 

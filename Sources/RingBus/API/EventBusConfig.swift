@@ -67,7 +67,23 @@ public struct EventBusConfig: Sendable, Hashable {
 
     /// The original's defaults: in-memory, buffer size 100, at-most-once; publish waits for room.
     public init() {}
+
+    /// This configuration with `guarantee`: `EventBusConfig().withDeliveryGuarantee(.exactlyOnce)`.
+    public func withDeliveryGuarantee(_ guarantee: DeliveryGuarantee) -> EventBusConfig {
+        var c = self
+        c.deliveryGuarantee = guarantee
+        return c
+    }
 }
+
+/// The original's `EnhancedEventBus`: the in-process bus honouring its ``DeliveryGuarantee`` (retries,
+/// dead letters, idempotency keys). Every RingBus bus honours its guarantee; this is the same type as
+/// ``InMemoryEventBus`` under the original's name:
+///
+/// ```swift
+/// let bus = EnhancedEventBus().withDeliveryGuarantee(.atLeastOnce)
+/// ```
+public typealias EnhancedEventBus = InMemoryEventBus
 
 /// Builds the bus the configuration names.
 /// - Throws: ``EventBusError/subscribeError(_:)`` for an invalid configuration or a backend that is not

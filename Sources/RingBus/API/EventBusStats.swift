@@ -21,6 +21,9 @@ public struct EventBusStats: Sendable, Equatable {
     public var retried: UInt64 = 0
     /// Events published to the dead-letter topic after their retries ran out.
     public var deadLettered: UInt64 = 0
+    /// Exactly-once: publishes through this bus object that were not committed because their idempotency
+    /// key was already committed within the dedupe window (each returned the original identity).
+    public var duplicatesSkipped: UInt64 = 0
     /// Live subscriptions (goes down on cancel and close).
     public var activeHandlers: Int = 0
     /// Events queued in subscriptions' buffers now, not yet handed to their handler.

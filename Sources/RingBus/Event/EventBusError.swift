@@ -29,7 +29,7 @@ public enum EventBusError: Error, Hashable, Sendable, CustomStringConvertible {
         case .handlerError(let s): "Handler error: \(s)"
         case .invalidTopic(let s): "Invalid topic: \(s)"
         case .payloadTooLarge(let size, let limit): "Publish error: payload of \(size) bytes exceeds the limit of \(limit)"
-        case .closed: "Publish error: the event bus is closed"
+        case .closed: "the event bus is closed"
         case .timedOut(let s): "Timed out: \(s)"
         case .wouldDeadlock(let s): "Would deadlock: \(s)"
         }

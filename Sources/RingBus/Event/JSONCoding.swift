@@ -392,9 +392,9 @@ struct JSONParser {
 
     static func validUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) -> String {
         if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) } // ASCII is valid UTF-8
-        guard let s = String(validating: bytes, as: UTF8.self) else {
-            throw JSONDecodingError(offset: offset, reason: "invalid UTF-8 in a string")
+        if let bad = UTF8Validation.firstInvalidOffset(in: bytes) {
+            throw JSONDecodingError(offset: offset + bad, reason: "invalid UTF-8 in a string")
         }
-        return s
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -7,6 +7,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Logging
 import Synchronization
 
 /// A handle on a subscription; cancel it to unsubscribe.
@@ -66,6 +67,9 @@ public struct EventStream: AsyncSequence, Sendable {
 public final class InMemoryEventBus: EventBus {
     /// The configuration it was made with; every field is honoured.
     public let config: EventBusConfig
+    /// Where failing handlers and dead letters are reported (default: discards; the library never
+    /// bootstraps logging: pass your application's logger).
+    public let logger: Logger
     /// Random per bus: the incarnation of every identity it assigns.
     public let incarnation: UInt64
     private let state: LockedState<State>
@@ -110,11 +114,19 @@ public final class InMemoryEventBus: EventBus {
     /// A bus with the original's defaults (buffer size 100, at-most-once).
     public convenience init() { self.init(config: EventBusConfig()) }
 
+    /// A new bus with this one's configuration and logger but `guarantee`: the original's builder,
+    /// `EnhancedEventBus().withDeliveryGuarantee(.atLeastOnce)`. Call it before subscribing (the new bus
+    /// has no subscriptions).
+    public func withDeliveryGuarantee(_ guarantee: DeliveryGuarantee) -> InMemoryEventBus {
+        InMemoryEventBus(config: config.withDeliveryGuarantee(guarantee), logger: logger)
+    }
+
     /// A bus with `config` (`busType` is not consulted: this is the in-process bus). A `bufferSize`
     /// outside 1 ... ``EventBusConfig/maximumBufferSize`` is clamped into it (`createEventBus(_:)`
     /// rejects it instead).
-    public init(config: EventBusConfig) {
+    public init(config: EventBusConfig, logger: Logger = Logger(label: "ringbus", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.config = config
+        self.logger = logger
         incarnation = UInt64.random(in: 1...UInt64.max)
         state = LockedState(State())
     }
@@ -152,7 +164,10 @@ public final class InMemoryEventBus: EventBus {
             if let key = dedupe {
                 let t = ContinuousClock.now
                 now = t
-                if let prior = s.dedupe[key], t - prior.at < window { return (prior.identity, [SubscriptionCore](), true) }
+                if let prior = s.dedupe[key], t - prior.at < window {
+                    s.retired.duplicatesSkipped &+= 1
+                    return (prior.identity, [SubscriptionCore](), true)
+                }
             }
             let id = EventIdentity(incarnation: incarnation, stream: 0, sequence: s.nextSequence)
             s.nextSequence += 1
@@ -229,7 +244,7 @@ public final class InMemoryEventBus: EventBus {
 
     private func makeCore(_ filters: [TopicFilter]?) throws(EventBusError) -> SubscriptionCore {
         try state.withLock { (s) throws(EventBusError) in
-            if s.closed { throw EventBusError.subscribeError("the event bus is closed") }
+            if s.closed { throw EventBusError.closed }
             let core = SubscriptionCore(id: s.nextSubscription, filters: filters, capacity: config.bufferSize,
                                         policy: config.overflowPolicy)
             s.nextSubscription += 1
@@ -258,9 +273,14 @@ public final class InMemoryEventBus: EventBus {
                     } catch {
                         if !retries {
                             core.counters.failed.add(1, ordering: .relaxed)
+                            logger.warning("a handler threw; at-most-once: the event is not retried",
+                                           metadata: ["topic": "\(e.topic)", "identity": "\(e.identity)", "error": "\(error)"])
                         } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry,
                                                             counters: core.counters, deadLetter: publishDeadLetter) {
                             core.counters.delivered.incrementBySoleWriter()
+                        } else {
+                            logger.warning("a handler kept throwing: retries exhausted, the event was dead-lettered",
+                                           metadata: ["topic": "\(e.topic)", "identity": "\(e.identity)", "error": "\(error)"])
                         }
                     }
                     core.complete()

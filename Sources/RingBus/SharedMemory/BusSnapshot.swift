@@ -95,6 +95,7 @@ public struct BusSnapshot: Sendable, Hashable {
     /// - Throws: the ``SegmentError`` of attaching (unknown bus, permission, corrupt or other layout).
     public static func take(bus name: String) throws(SegmentError) -> BusSnapshot {
         let segment = try SharedSegment.attach(name: name, readOnly: true)
+        try FaultInjection.fail(at: .snapshotAttached, bus: name) // the mapping is released with `segment`
         return segment.snapshot()
     }
 

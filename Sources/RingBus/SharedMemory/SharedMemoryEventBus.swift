@@ -74,6 +74,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         var announced: [Int: UInt64] = [:]
         /// Publishes not yet added to the metrics counter (reported every 1024, and at stats/close).
         var unreported: Int64 = 0
+        /// Publishes skipped as duplicates of an idempotency key (exactly-once).
+        var duplicatesSkipped: UInt64 = 0
     }
 
     /// Random per bus creation: the incarnation of every identity on this bus.
@@ -92,6 +94,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         self.options = options
         segment = options.createIfMissing ? try SharedSegment.open(name: name, parameters: options.segment)
                                           : try SharedSegment.attach(name: name)
+        // Everything that can throw comes before the waiter: its thread owns itself until `stop()`.
+        try FaultInjection.fail(at: .eventBusAttached, bus: name)
         waiter = BusWaiter(segment: segment)
         var log = options.logger
         log[metadataKey: "bus"] = "\(name)"
@@ -191,6 +195,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             }
             let now: ContinuousClock.Instant? = exactlyOnce && key != nil ? .now : nil
             if let keyHash, let now, let prior = p.dedupe[keyHash], now - prior.at < window {
+                p.duplicatesSkipped &+= 1
                 return .success(.committed(prior.identity))
             }
             p.body.removeAll(keepingCapacity: true)
@@ -384,7 +389,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                                    _ handler: any EventHandler, limit: Int? = nil,
                                    onEnd: @escaping @Sendable () -> Void = {}) throws -> Subscription
     {
-        if state.withLock({ $0.closed }) { throw EventBusError.subscribeError("the event bus is closed") }
+        if state.withLock({ $0.closed }) { throw EventBusError.closed }
         // Segment errors (no free slot, durable name in use, bus removed) are thrown as they are: typed,
         // with the bus name.
         let sub = try SharedSubscription(segment: segment, filters: filters, gating: config.deliveryGuarantee != .atMostOnce,
@@ -398,21 +403,23 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                         metadata: ["durable-name": "\(durableName ?? "")", "commit-batch": "\(options.commitBatch)"])
         }
         // The subscription runs on the bus thread (the waiter is its task executor): the thread that
-        // sees its data resumes it directly, one wake instead of two.
-        let task = Task(executorPreference: waiter) { [self] in
-            await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler, limit: limit) }
-            retire(sub)
-            onEnd()
-        }
-        let accepted = state.withLock { s -> Bool in
+        // sees its data resumes it directly, one wake instead of two. The task is created and registered
+        // under one lock, so its handler (which may call resumePoint()) and its end (retire) find it
+        // registered: they take the same lock (issue 11 item 7).
+        let registered = state.withLock { s -> Bool in
             guard !s.closed else { return false }
             s.subscriptions[sub.id] = sub
-            s.tasks[sub.id] = task
+            s.tasks[sub.id] = Task(executorPreference: waiter) { [self] in
+                await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler, limit: limit) }
+                retire(sub)
+                onEnd()
+            }
+            FaultInjection.pause(at: .subscriptionTaskStarted) // tests hold the window open here
             return true
         }
-        if !accepted {
-            sub.stop(waiter: waiter)
-            throw EventBusError.subscribeError("the event bus is closed")
+        if !registered {
+            sub.end() // no task ever ran: release its consumer slot here
+            throw EventBusError.closed
         }
         return Subscription(id: sub.id) { [weak self] in await self?.unsubscribe(sub.id) }
     }
@@ -507,6 +514,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     private func handleFailure(_ e: Event, _ error: any Error, handler: any EventHandler, counters: SubscriptionCounters) async {
         if config.deliveryGuarantee == .atMostOnce {
             counters.failed.add(1, ordering: .relaxed)
+            logger.warning("a handler threw; at-most-once: the event is not retried",
+                           metadata: ["topic": "\(e.topic)", "identity": "\(e.identity)", "error": "\(error)"])
         } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry, counters: counters,
                                             deadLetter: publishDeadLetter) {
             counters.delivered.incrementBySoleWriter()
@@ -549,6 +558,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             return t
         }
         for si in 0..<segment.streams { total.totalEventsPublished &+= rbus_stream_published(segment.bus, UInt32(si)) }
+        total.duplicatesSkipped = publishing.withLock { $0.duplicatesSkipped }
         return total
     }
 

@@ -66,49 +66,48 @@ public struct SegmentParameters: Sendable, Hashable {
 /// shared words goes through C atomics, and the mapping is unmapped only in `deinit`, when no writer or
 /// reader (they hold strong references) can still use it.
 public final class SharedSegment: @unchecked Sendable {
+    /// The mapping; its owner (``OwnedHandle``) unmaps it exactly once, when the last writer, reader
+    /// and snapshot holding this segment are gone.
+    private let handle: OwnedHandle<rbus_bus>
+    /// `handle.pointer`, kept beside it for the hot path.
     let bus: UnsafeMutablePointer<rbus_bus>
     /// The bus name (without the `ringbus.` prefix).
     public let name: String
 
-    private init(name: String, bus: UnsafeMutablePointer<rbus_bus>) {
+    private init(name: String, handle: OwnedHandle<rbus_bus>) throws(SegmentError) {
         self.name = name
-        self.bus = bus
-    }
-
-    deinit {
-        rbus_bus_detach(bus)
-        bus.deallocate()
+        self.handle = handle
+        bus = handle.pointer
+        try FaultInjection.fail(at: .segmentAttached, bus: name)
     }
 
     /// Creates the bus `/ringbus.<name>` and attaches it. The corresponding C function is `rbus_bus_create`.
     /// - Throws: ``SegmentError/alreadyExists(bus:)``, ``SegmentError/invalidName(_:)``,
     ///   ``SegmentError/invalidParameter(_:)``, ``SegmentError/noSpace(bus:bytes:)``, or a system error.
     public static func create(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
-        let bus = UnsafeMutablePointer<rbus_bus>.allocate(capacity: 1)
-        var p = parameters.c
-        var err = rbus_error()
-        let s = rbus_bus_create(name, &p, bus, &err)
-        guard s == RBUS_OK else {
-            bus.deallocate()
-            if s == RBUS_E_PARAM { throw .invalidParameter(SegmentParameters.explain(parameters)) }
-            if s == RBUS_E_NO_SPACE { throw .noSpace(bus: name, bytes: (try? parameters.segmentSize()) ?? 0) }
-            throw SegmentError.from(s.rawValue, err, bus: name)
-        }
-        return SharedSegment(name: name, bus: bus)
+        let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
+            var p = parameters.c
+            var err = rbus_error()
+            let s = rbus_bus_create(name, &p, bus, &err)
+            guard s == RBUS_OK else {
+                if s == RBUS_E_PARAM { throw .invalidParameter(SegmentParameters.explain(parameters)) }
+                if s == RBUS_E_NO_SPACE { throw .noSpace(bus: name, bytes: (try? parameters.segmentSize()) ?? 0) }
+                throw SegmentError.from(s.rawValue, err, bus: name)
+            }
+        }, release: { rbus_bus_detach($0) })
+        return try SharedSegment(name: name, handle: handle)
     }
 
     /// Attaches an existing bus, validating its header (magic, version, layout hash, sizes, owner).
     /// The corresponding C function is `rbus_bus_attach`.
     /// - Parameter readOnly: map read-only (observers that never join the bus).
     public static func attach(name: String, readOnly: Bool = false) throws(SegmentError) -> SharedSegment {
-        let bus = UnsafeMutablePointer<rbus_bus>.allocate(capacity: 1)
-        var err = rbus_error()
-        let s = rbus_bus_attach(name, readOnly ? 0 : 1, bus, &err)
-        guard s == RBUS_OK else {
-            bus.deallocate()
-            throw SegmentError.from(s.rawValue, err, bus: name)
-        }
-        return SharedSegment(name: name, bus: bus)
+        let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
+            var err = rbus_error()
+            let s = rbus_bus_attach(name, readOnly ? 0 : 1, bus, &err)
+            guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: name) }
+        }, release: { rbus_bus_detach($0) })
+        return try SharedSegment(name: name, handle: handle)
     }
 
     /// Attaches the bus, or creates it with `parameters` when it does not exist.
@@ -140,6 +139,8 @@ public final class SharedSegment: @unchecked Sendable {
     public var incarnation: UInt64 { bus.pointee.incarnation }
     /// Bytes of the mapping.
     public var size: UInt64 { bus.pointee.size }
+    /// The uid that created the bus (validated at attach to own the segment file).
+    public var ownerUID: UInt32 { bus.pointee.creator_uid }
     /// True once someone removed the bus.
     public var isRemoved: Bool { rbus_bus_is_removed(bus) != 0 }
 
@@ -151,21 +152,84 @@ public final class SharedSegment: @unchecked Sendable {
 }
 
 extension SharedSegment {
-    /// Names of the buses in /dev/shm (their segments' names without the `ringbus.` prefix), sorted;
-    /// half-built segments (`…​.tmp.<pid>.<random>`) are left out.
+    /// Names of the buses in /dev/shm (their segments' names without the `ringbus.` prefix), sorted.
+    /// Half-built segments never appear: they are built under hidden `.ringbus-tmp.…` names.
     public static func list() -> [String] {
+        shmEntries().compactMap { file in
+            guard file.hasPrefix("ringbus.") else { return nil }
+            let name = String(file.dropFirst("ringbus.".count))
+            return rbus_name_validate(name) == RBUS_OK ? name : nil
+        }.sorted()
+    }
+
+    /// The entry names of /dev/shm (raw bytes decoded; names that are not UTF-8 are never ours).
+    private static func shmEntries() -> [String] {
         guard let dir = opendir("/dev/shm") else { return [] }
         defer { closedir(dir) }
-        var names: [String] = []
+        var files: [String] = []
         while let entry = readdir(dir) {
-            let file = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard file.hasPrefix("ringbus."), !file.contains(".tmp.") else { continue }
-            let name = String(file.dropFirst("ringbus.".count))
-            if rbus_name_validate(name) == RBUS_OK { names.append(name) }
+            let raw = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if let file = String(validating: raw, as: UTF8.self) { files.append(file) }
         }
-        return names.sorted()
+        return files
+    }
+
+    /// Removes `/dev/shm/ringbus.<name>` when it cannot be attached (corrupt, another layout): only a
+    /// regular file the caller owns. For a bus that attaches, use ``remove(name:)``.
+    /// The corresponding C function is `rbus_bus_remove_file`.
+    public static func removeUnusable(name: String) throws(SegmentError) {
+        var err = rbus_error()
+        let s = rbus_bus_remove_file(name, &err)
+        if s == RBUS_OK { return }
+        if s == RBUS_E_PARAM { throw .invalidParameter("/dev/shm/ringbus.\(name) is not a regular file; not removed") }
+        throw SegmentError.from(s.rawValue, err, bus: name)
+    }
+
+    /// A creation temporary found by ``reapAbandonedTemporaries(grace:anyOwner:dryRun:)``.
+    public struct Temporary: Sendable, Hashable {
+        /// What was found, and so what was done.
+        public enum State: Sendable, Hashable {
+            /// Its creator died (its lock is free) and it is older than the grace period: removed (or,
+            /// in a dry run, would be).
+            case abandoned
+            /// A create in progress holds it: kept.
+            case live
+            /// Changed within the grace period: kept.
+            case young
+            /// Not a regular file (a directory, a link): never touched.
+            case notRegularFile
+            /// Owned by another user: kept.
+            case otherOwner
+        }
+        /// The entry name in /dev/shm (`.ringbus-tmp.<bus>.<pid>.<random>`).
+        public var file: String
+        public var state: State
+    }
+
+    /// Half-built segments of creators that died: entries `.ringbus-tmp.*` in /dev/shm that are regular
+    /// files of this user (any user with `anyOwner`), unchanged for `grace`, whose creator no longer
+    /// holds its lock. Removes those unless `dryRun`; returns every temporary seen with what was found.
+    /// The corresponding C function is `rbus_temp_reap`.
+    public static func reapAbandonedTemporaries(grace: Duration, anyOwner: Bool = false, dryRun: Bool)
+        throws(SegmentError) -> [Temporary]
+    {
+        var found: [Temporary] = []
+        for file in shmEntries().sorted() where file.hasPrefix(".ringbus-tmp.") {
+            var state = RBUS_TEMP_GONE
+            var err = rbus_error()
+            let s = rbus_temp_reap(file, UInt64(clamping: grace.nanoseconds), anyOwner ? 1 : 0, dryRun ? 1 : 0, &state, &err)
+            guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: file) }
+            let mapped: Temporary.State? = switch state {
+            case RBUS_TEMP_ABANDONED: .abandoned
+            case RBUS_TEMP_LIVE: .live
+            case RBUS_TEMP_YOUNG: .young
+            case RBUS_TEMP_NOT_FILE: .notRegularFile
+            case RBUS_TEMP_OTHER_OWNER: .otherOwner
+            default: nil
+            }
+            if let mapped { found.append(Temporary(file: file, state: mapped)) }
+        }
+        return found
     }
 
     /// Frees the place of durable consumer `name` when no process holds it (a forgotten durable name

@@ -68,6 +68,9 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
         self.commitBatch = max(1, commitBatch)
         reader = try StreamReader(segment: segment, mode: gating ? .gating : .lossy, durableName: durableName,
                                   start: start)
+        // Before `handled` is allocated: a throw here leaves `reader` (closed by its own owner) as the
+        // only resource, and `deinit` does not run for a partly initialised object.
+        try FaultInjection.fail(at: .subscriptionOpened, bus: segment.name)
         streams = segment.streams
         handled = .allocate(capacity: streams)
         for si in 0..<streams {

@@ -22,6 +22,9 @@ public enum StartPosition: Sendable, Hashable {
     case earliest
     /// The durable name's committed cursor (``latest`` for a new name).
     case committed
+    /// The durable name's committed cursor (``earliest`` for a new name): a new durable consumer that
+    /// reads what the rings still hold, then resumes where it left off.
+    case committedOrEarliest
     /// These per-stream positions (an application-stored resume point).
     case positions([UInt64])
 }
@@ -82,9 +85,12 @@ public struct ReaderCounters: Sendable, Hashable {
 /// A consumer of every stream of one bus. Create one per consuming thread.
 public final class StreamReader {
     let segment: SharedSegment
+    /// The C consumer; its owner (``OwnedHandle``) closes it exactly once.
+    private let handle: OwnedHandle<rbus_consumer>
+    /// A lossy reader's validated copies land here; freed in `deinit`, after the consumer is closed.
+    private let scratch: UnsafeMutableRawPointer
+    /// `handle.pointer`, kept beside it for the hot path.
     let c: UnsafeMutablePointer<rbus_consumer>
-    let scratch: UnsafeMutableRawPointer
-    private var open = true
     /// Whether this reader resumed a durable name's place, and whether it had been evicted meanwhile.
     public let resumed: Bool
     /// True when the durable name had been evicted while its owner was away.
@@ -96,13 +102,6 @@ public final class StreamReader {
     /// Claims a consumer slot. The corresponding C function is `rbus_consumer_open`.
     public init(segment: SharedSegment, mode: ReaderMode, durableName: String? = nil,
                 start: StartPosition = .latest) throws(SegmentError) {
-        self.segment = segment
-        let c = UnsafeMutablePointer<rbus_consumer>.allocate(capacity: 1)
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(segment.bus.pointee.max_record), alignment: 16)
-        self.c = c
-        self.scratch = scratch
-        var err = rbus_error()
-        var info = rbus_open_info()
         let m = UInt32(mode == .lossy ? RBUS_MODE_LOSSY : RBUS_MODE_GATING)
         var positions: [UInt64] = []
         let startC: rbus_start
@@ -110,37 +109,46 @@ public final class StreamReader {
         case .latest: startC = RBUS_START_LATEST
         case .earliest: startC = RBUS_START_EARLIEST
         case .committed: startC = RBUS_START_COMMITTED
+        case .committedOrEarliest: startC = RBUS_START_COMMITTED_OR_EARLIEST
         case .positions(let p): startC = RBUS_START_POSITION; positions = p
         }
         if case .positions = start, positions.count != segment.streams {
-            c.deallocate(); scratch.deallocate()
             throw .invalidParameter("resume positions: expected \(segment.streams), got \(positions.count)")
         }
-        let s = positions.withUnsafeBufferPointer {
-            rbus_consumer_open(segment.bus, durableName, m, startC, $0.baseAddress,
-                               scratch.assumingMemoryBound(to: UInt8.self), c, &info, &err)
+        var info = rbus_open_info()
+        // Allocated just before the open and freed here if the open fails; after it, `deinit` frees it.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(segment.bus.pointee.max_record), alignment: 16)
+        do {
+            handle = try OwnedHandle(acquire: { (c) throws(SegmentError) in
+                var err = rbus_error()
+                let s = positions.withUnsafeBufferPointer {
+                    rbus_consumer_open(segment.bus, durableName, m, startC, $0.baseAddress,
+                                       scratch.assumingMemoryBound(to: UInt8.self), c, &info, &err)
+                }
+                guard s == RBUS_OK else {
+                    throw SegmentError.from(s.rawValue, err, bus: segment.name, what: "consumer slot", name: durableName)
+                }
+            }, release: { rbus_consumer_close($0) })
+        } catch {
+            scratch.deallocate()
+            throw error
         }
-        guard s == RBUS_OK else {
-            c.deallocate(); scratch.deallocate()
-            throw SegmentError.from(s.rawValue, err, bus: segment.name, what: "consumer slot", name: durableName)
-        }
+        c = handle.pointer
+        self.scratch = scratch
+        self.segment = segment
         resumed = info.resumed != 0
         wasEvicted = info.was_evicted != 0
         previousOwnerDied = info.crashed != 0
+        try FaultInjection.fail(at: .streamReaderOpened, bus: segment.name)
     }
 
     deinit {
-        close()
-        c.deallocate()
+        handle.release() // the consumer may point into scratch until it is closed
         scratch.deallocate()
     }
 
     /// Commits and releases the slot (a durable reader keeps its place and its cursor).
-    public func close() {
-        guard open else { return }
-        open = false
-        rbus_consumer_close(c)
-    }
+    public func close() { handle.release() }
 
     /// The slot index this reader holds.
     public var slot: Int { Int(c.pointee.slot) }

@@ -18,33 +18,28 @@ public enum PublishOutcome: Equatable, Sendable {
 /// continues the sequence from committed state.
 public final class StreamWriter {
     let segment: SharedSegment
+    /// The C producer; its owner (``OwnedHandle``) closes it exactly once.
+    private let handle: OwnedHandle<rbus_producer>
+    /// `handle.pointer`, kept beside it for the hot path.
     let p: UnsafeMutablePointer<rbus_producer>
-    private var open = true
 
     /// Claims a stream. With `durableName`, a restarted producer finds its own stream again.
     /// The corresponding C function is `rbus_producer_open`.
     public init(segment: SharedSegment, durableName: String? = nil) throws(SegmentError) {
+        handle = try OwnedHandle(acquire: { (p) throws(SegmentError) in
+            var err = rbus_error()
+            let s = rbus_producer_open(segment.bus, durableName, p, &err)
+            guard s == RBUS_OK else {
+                throw SegmentError.from(s.rawValue, err, bus: segment.name, what: "stream", name: durableName)
+            }
+        }, release: { rbus_producer_close($0) })
+        p = handle.pointer
         self.segment = segment
-        p = .allocate(capacity: 1)
-        var err = rbus_error()
-        let s = rbus_producer_open(segment.bus, durableName, p, &err)
-        guard s == RBUS_OK else {
-            p.deallocate()
-            throw SegmentError.from(s.rawValue, err, bus: segment.name, what: "stream", name: durableName)
-        }
-    }
-
-    deinit {
-        close()
-        p.deallocate()
+        try FaultInjection.fail(at: .streamWriterOpened, bus: segment.name)
     }
 
     /// Releases the stream (a durable name keeps it reserved). Uncommitted claims are discarded.
-    public func close() {
-        guard open else { return }
-        open = false
-        rbus_producer_close(p)
-    }
+    public func close() { handle.release() }
 
     /// The stream index this writer owns.
     public var stream: Int { Int(p.pointee.stream) }
