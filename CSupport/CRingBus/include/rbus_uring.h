@@ -1,10 +1,13 @@
 /*
  * rbus_uring.h: what io_uring offers this process, probed at run time (never assumed).
  *
- * io_uring futex operations (kernel >= 6.7) would let one bus thread wait on many doorbells without a
- * thread per wait; Docker's default seccomp profile blocks io_uring and users' kernels may be older,
- * so correctness never depends on them: the waits in rbus_wait.h use futex(2). This probe reports
- * availability for the bus thread and for `ringbus` diagnostics. Only uring.c includes <liburing.h>.
+ * io_uring futex operations (kernel >= 6.7) could let one thread wait on many doorbells; Docker's
+ * default seccomp profile blocks io_uring and users' kernels may be older, so nothing depends on them:
+ * every wait in rbus_wait.h, the bus thread's included, uses futex(2) / futex_waitv(2). Today the only
+ * caller of rbus_uring_probe is its test (Tests/CRingBusTests/SegmentTests.swift, "io_uring and its
+ * futex opcodes are probed at run time"); neither the library, the bus thread nor the `ringbus` CLI
+ * calls it; it is kept as the probe an io_uring wait would start from. Only uring.c includes
+ * <liburing.h> (which is why the package links liburing).
  */
 #ifndef RBUS_URING_H
 #define RBUS_URING_H
