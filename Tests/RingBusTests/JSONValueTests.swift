@@ -74,10 +74,10 @@ struct JSONValueTests {
         #expect(throws: JSONDecodingError.self) { try JSONValue(parsing: text) }
     }
 
-    @Test("invalid UTF-8 in a string is an error with its offset")
+    @Test("invalid UTF-8 in a string is an error with the offset of the bad byte itself")
     func invalidUTF8() {
         let bytes: [UInt8] = [0x22, 0x61, 0xC3, 0x28, 0x22]
-        #expect(throws: JSONDecodingError(offset: 1, reason: "invalid UTF-8 in a string")) {
+        #expect(throws: JSONDecodingError(offset: 2, reason: "invalid UTF-8 in a string")) {
             try JSONValue(decoding: bytes)
         }
     }
