@@ -16,7 +16,9 @@ import Testing
 
 /// Mappings of `/dev/shm/ringbus.<bus>` in this process.
 private func mappings(of bus: String) -> Int {
-    let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+    // Read to the end (the file's size reads as 0, so a size-based read sees nothing).
+    let data = (try? FileHandle(forReadingAtPath: "/proc/self/maps")?.readToEnd()) ?? nil
+    let maps = String(decoding: data ?? Data(), as: UTF8.self)
     return maps.split(separator: "\n").filter { $0.hasSuffix("/dev/shm/ringbus.\(bus)") }.count
 }
 
@@ -32,15 +34,21 @@ private func segment(streams: Int = 1, slots: Int = 1) throws -> (String, Shared
 
 @Suite("initialisers that fail after acquiring release exactly once", .serialized)
 struct InitFailureTests {
-    @Test("SharedSegment: attach then fail unmaps once")
-    func segmentInit() throws {
+    /// Arms `point`, runs `attempt` on a fresh bus (it must throw), and checks the bus's mapping is gone.
+    private func expectUnmappedAfterFailure(at point: FaultPoint, _ attempt: (String) throws -> Void) throws {
         let (name, seg) = try segment()
         defer { try? SharedSegment.remove(name: name) }
         let before = mappings(of: name)
-        FaultInjection.arm(.segmentAttached)
-        #expect(throws: SegmentError.self) { _ = try SharedSegment.attach(name: name) }
-        #expect(mappings(of: name) == before)
-        _ = seg
+        FaultInjection.arm(point)
+        #expect(throws: SegmentError.self) { try attempt(name) }
+        #expect(before >= 1, "the bus's own mapping is seen")
+        #expect(mappings(of: name) == before, "the failed initialiser left its mapping behind")
+        withExtendedLifetime(seg) {}
+    }
+
+    @Test("SharedSegment: attach then fail unmaps once")
+    func segmentInit() throws {
+        try expectUnmappedAfterFailure(at: .segmentAttached) { _ = try SharedSegment.attach(name: $0) }
     }
 
     @Test("StreamWriter: the only stream is free again after an open that failed")
@@ -79,14 +87,7 @@ struct InitFailureTests {
 
     @Test("BusSnapshot.take: attach then fail unmaps once")
     func snapshotInit() throws {
-        let (name, seg) = try segment()
-        defer { try? SharedSegment.remove(name: name) }
-        let before = mappings(of: name)
-        FaultInjection.arm(.snapshotAttached)
-        #expect(throws: SegmentError.self) { _ = try BusSnapshot.take(bus: name) }
-        #expect(mappings(of: name) == before)
-        #expect(try BusSnapshot.take(bus: name).name == name)
-        _ = seg
+        try expectUnmappedAfterFailure(at: .snapshotAttached) { _ = try BusSnapshot.take(bus: $0) }
     }
 
     @Test("SharedSubscription: the slot is free again after a subscribe that failed")
@@ -105,12 +106,6 @@ struct InitFailureTests {
 
     @Test("SharedMemoryEventBus: attach then fail unmaps once and starts no thread")
     func eventBusInit() throws {
-        let (name, seg) = try segment()
-        defer { try? SharedSegment.remove(name: name) }
-        let before = mappings(of: name)
-        FaultInjection.arm(.eventBusAttached)
-        #expect(throws: SegmentError.self) { _ = try SharedMemoryEventBus(name: name) }
-        #expect(mappings(of: name) == before)
-        _ = seg
+        try expectUnmappedAfterFailure(at: .eventBusAttached) { _ = try SharedMemoryEventBus(name: $0) }
     }
 }
