@@ -17,6 +17,16 @@ struct RingBusCommand: AsyncParsableCommand {
     /// Errors as one line on standard error (`ringbus: …`), no usage block and no stack trace; usage
     /// errors exit 64, runtime errors 1 (a subcommand that already printed its line throws its status).
     static func main() async {
+        // Arguments arrive as bytes; Swift would repair invalid UTF-8 to U+FFFD and publish to a topic
+        // nobody named. Refuse it, naming the argument and the byte offset (issue 11 item 8).
+        for i in 1..<Int(CommandLine.argc) {
+            guard let arg = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeRawBufferPointer(start: arg, count: strlen(arg))
+            if let at = UTF8Validation.firstInvalidOffset(in: bytes) {
+                FileHandle.standardError.write(Data("ringbus: argument \(i) is not valid UTF-8 (byte offset \(at))\n".utf8))
+                Foundation.exit(ExitCode.validationFailure.rawValue)
+            }
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

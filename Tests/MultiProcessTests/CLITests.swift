@@ -22,13 +22,25 @@ func ringbus(_ args: [String], input: String? = nil, timeout: TimeInterval = tes
     -> CLIRun
 {
     let p = Process()
+    var reachableCopy: String?
+    defer { if let dir = reachableCopy { try? FileManager.default.removeItem(atPath: dir) } }
     if let user {
+        // The checkout may live where `user` cannot enter (a 0700 folder, /root): run a copy of the
+        // binary from a temporary folder everyone can reach, removed afterwards.
+        let dir = try copyReachableByAnyone(ringbusPath)
+        reachableCopy = dir
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        p.arguments = ["-u", user, "--", ringbusPath] + args
+        p.arguments = ["-u", user, "--", dir + "/ringbus"] + args
     } else {
         p.executableURL = URL(fileURLWithPath: ringbusPath)
         p.arguments = args
     }
+    return try runToEnd(p, input: input, timeout: timeout, what: "ringbus \(args)")
+}
+
+/// Runs the configured process `p` to completion (killed at the deadline), with `input` on standard
+/// input, collecting both outputs.
+func runToEnd(_ p: Process, input: String? = nil, timeout: TimeInterval, what: String) throws -> CLIRun {
     let out = Pipe(), err = Pipe(), inp = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -50,12 +62,23 @@ func ringbus(_ args: [String], input: String? = nil, timeout: TimeInterval = tes
     while p.isRunning && Date() < end { usleep(2000) }
     if p.isRunning {
         kill(p.processIdentifier, SIGKILL)
-        Issue.record("ringbus \(args) exceeded its \(timeout) s deadline")
+        Issue.record("\(what) exceeded its \(timeout) s deadline")
     }
     p.waitUntilExit()
     _ = readers.wait(timeout: .now() + 5)
     return CLIRun(status: p.terminationStatus, stdout: String(decoding: outData.value, as: UTF8.self),
                   stderr: String(decoding: errData.value, as: UTF8.self))
+}
+
+/// Copies `binary` into a new folder under /tmp that every user can enter (mode 0755, the copy 0755);
+/// returns the folder, which the caller removes.
+func copyReachableByAnyone(_ binary: String) throws -> String {
+    let dir = "/tmp/ringbus-cli-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false,
+                                            attributes: [.posixPermissions: 0o755])
+    try FileManager.default.copyItem(atPath: binary, toPath: dir + "/ringbus")
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/ringbus")
+    return dir
 }
 
 /// A bus name for one CLI test; the bus is removed when the test ends.
@@ -137,11 +160,11 @@ struct CLITests {
             (["create", ""], nil, 64, "invalid bus name"),
             (["create", String(repeating: "a", count: 65)], nil, 64, "invalid bus name"),
             (["create", bus.name], nil, 1, "already exists"),
-            (["create", "cli-bad-\(getpid())", "--capacity", "1000"], nil, 1, "capacity"),
+            (["create", "cli-bad-\(getpid())", "--capacity", "1000"], nil, 64, "--capacity"),
             (["create", "cli-bad-\(getpid())", "--capacity", "12XB"], nil, 64, "capacity"),
             (["pub", bus.name, "t", "{bad"], nil, 64, "invalid JSON"),
             (["pub", bus.name, "t.*", "{}"], nil, 64, "wildcards"),
-            (["pub", bus.name, "t", "-"], "{\"ok\": 1}\nnot json\n", 1, "line 2"),
+            (["pub", bus.name, "t", "-"], "{\"ok\": 1}\nnot json\n", 64, "line 2"),
             (["pub", bus.name, "t", "\"" + String(repeating: "x", count: 20_000) + "\""], nil, 1, "exceeds"),
             (["tail", bus.name, "a..b"], nil, 64, "invalid pattern"),
             (["tail", bus.name, "--from", "middle"], nil, 64, "--from"),
@@ -270,6 +293,7 @@ struct CLITests {
             #expect(r.status == 0, "bench \(args): \(r.stderr)")
             let o = object(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? [:]
             #expect(Set(o.keys) == ["mode", "events", "size", "consumers", "wait", "api", "guarantee", "events_per_sec",
+                                    "delivered_per_sec", "published_per_sec", "received", "lost",
                                     "mb_per_sec", "latency_ns"], "bench \(args): \(r.stdout)")
             #expect((o["events_per_sec"] as? Double ?? 0) > 0, "bench \(args)")
             let latency = o["latency_ns"] as? [String: Int]

@@ -8,14 +8,24 @@ struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create a bus.")
 
     @Argument(help: "The bus name: 1-64 of A-Z a-z 0-9 _ . -") var bus: String
-    @Option(help: "Producer streams (one per publishing process), 1-64.") var streams: Int = 8
-    @Option(help: "Ring bytes per stream, a power of two from 4KiB to 4GiB.") var capacity: ByteSize = ByteSize(bytes: 1 << 20)
-    @Option(help: "Consumer slots, 1-256.") var consumers: Int = 64
-    @Option(help: "Largest event payload, 64 bytes to capacity / 8 (default: 64KiB, or capacity / 8 if less).") var maxEventSize: ByteSize?
-    @Option(help: "File mode of the segment, octal.") var mode: String = "600"
+    // `.unconditional`: a value such as -1 is the option's value (then refused by its range), not a flag.
+    @Option(parsing: .unconditional, help: "Producer streams (one per publishing process), 1-64.") var streams: Int = 8
+    @Option(parsing: .unconditional, help: "Ring bytes per stream, a power of two from 4KiB to 4GiB.") var capacity: ByteSize = ByteSize(bytes: 1 << 20)
+    @Option(parsing: .unconditional, help: "Consumer slots, 1-256.") var consumers: Int = 64
+    @Option(parsing: .unconditional, help: "Largest event payload, 64 bytes to capacity / 8 (default: 64KiB, or capacity / 8 if less).") var maxEventSize: ByteSize?
+    @Option(parsing: .unconditional, help: "File mode of the segment, octal.") var mode: String = "600"
 
     func validate() throws {
         try validateBusName(bus)
+        try checkRange("--streams", streams, 1...64, "1 to 64")
+        try checkRange("--consumers", consumers, 1...256, "1 to 256")
+        let c = capacity.bytes
+        guard c >= 4096, c <= 1 << 32, c & (c - 1) == 0 else {
+            throw ValidationError("--capacity must be a power of two from 4KiB to 4GiB, got \(capacity)")
+        }
+        if let m = maxEventSize, !(64...(c / 8)).contains(m.bytes) {
+            throw ValidationError("--max-event-size must be 64 bytes to capacity / 8 (\(ByteSize(bytes: c / 8))), got \(m)")
+        }
         guard let m = UInt32(mode, radix: 8), m <= 0o777 else { throw ValidationError("--mode must be an octal file mode such as 600 or 660") }
     }
 
@@ -67,13 +77,36 @@ struct Remove: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let s = try BusSnapshot.take(bus: bus)
+            let s: BusSnapshot
+            do {
+                s = try BusSnapshot.take(bus: bus)
+            } catch let e as SegmentError where e.unusableReason != nil {
+                // Not a bus this build can attach (corrupt, another layout, left flagged as removed):
+                // nobody can be using it through RingBus, so --force removes the file itself.
+                guard force else { throw failure("\(e.description); `ringbus rm --force \(bus)` removes the file") }
+                try SharedSegment.removeUnusable(name: bus)
+                print("removed /dev/shm/ringbus.\(bus) (\(e.unusableReason!))")
+                return
+            }
             let live = s.streams.filter(\.alive).count + s.consumers.filter(\.alive).count
             if live > 0 && !force {
                 throw failure("bus '\(bus)' has \(live) live participant\(live == 1 ? "" : "s"); stop them, or use --force")
             }
             try SharedSegment.remove(name: bus)
             print("removed bus '\(bus)'\(live > 0 ? " (\(live) live participants will see it as removed)" : "")")
+        }
+    }
+}
+
+extension SegmentError {
+    /// Why a segment file cannot be used as a bus (corrupt, another layout, left flagged as removed),
+    /// e.g. "corrupt: bad magic"; `nil` for errors about a usable bus or the system.
+    var unusableReason: String? {
+        switch self {
+        case .corrupt(_, let why): "corrupt: \(why)"
+        case .incompatibleLayout(_, let why): "incompatible: \(why)"
+        case .busRemoved: "flagged as removed"
+        default: nil
         }
     }
 }
@@ -91,6 +124,7 @@ struct Consumers: AsyncParsableCommand {
         guard action.isEmpty || (action.count == 2 && action[0] == "rm") else {
             throw ValidationError("expected nothing, or: rm NAME")
         }
+        if action.count == 2 { try validateDurableName(action[1]) }
     }
 
     func run() async throws {
@@ -117,42 +151,68 @@ struct Consumers: AsyncParsableCommand {
 
 struct Cleanup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Free what dead processes left on every bus (anonymous consumer slots, half-built segments); list what was done.")
+        abstract: "Free what dead processes left (anonymous consumer slots, half-built segments); list unusable segments; say what was done.")
 
     @Flag(help: "Only list what would be freed.") var dryRun = false
+    @Option(help: "Remove a half-built segment only when unchanged for this many seconds, 0-31536000 (default 60).")
+    var grace: Double = 60
+    @Flag(help: "Also clean other users' buses and half-built segments (where permissions allow).") var anyOwner = false
+
+    func validate() throws {
+        guard grace.isFinite, (0...31_536_000).contains(grace) else {
+            throw ValidationError("--grace must be 0...31536000 seconds, got \(grace)")
+        }
+    }
 
     func run() async throws {
-        var actions = 0
-        let verb = dryRun ? "would free" : "freed"
-        // Half-built segments of creators that died before renaming them into place.
-        if let files = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") {
-            for f in files where f.hasPrefix("ringbus.") && f.contains(".tmp.") {
-                let parts = f.components(separatedBy: ".tmp.")
-                guard parts.count == 2, let pid = Int32(parts[1].split(separator: ".").first ?? ""),
-                      kill(pid, 0) != 0 && errno == ESRCH else { continue }
-                if !dryRun { try? FileManager.default.removeItem(atPath: "/dev/shm/" + f) }
-                print("\(verb) half-built segment /dev/shm/\(f) (creator \(pid) is gone)")
-                actions += 1
-            }
-        }
-        for name in SharedSegment.list() {
-            guard let segment = try? SharedSegment.attach(name: name) else {
-                print("skipped bus '\(name)': cannot attach it")
-                continue
-            }
-            do {
-                for slot in try segment.reapDeadAnonymousConsumers(dryRun: dryRun) {
-                    print("\(verb) consumer slot \(slot) of bus '\(name)' (its anonymous owner died)")
+        try await reporting {
+            var actions = 0
+            let verb = dryRun ? "would remove" : "removed"
+            // Half-built segments (/dev/shm/.ringbus-tmp.<bus>.<pid>.<random>): only regular files of this
+            // user whose creator's lock is free and that are older than the grace period.
+            for t in try SharedSegment.reapAbandonedTemporaries(grace: .nanoseconds(Int64(grace * 1e9)), anyOwner: anyOwner,
+                                                                dryRun: dryRun) {
+                switch t.state {
+                case .abandoned:
+                    print("\(verb) half-built segment /dev/shm/\(t.file) (its creator died)")
                     actions += 1
+                case .live: print("kept /dev/shm/\(t.file): a create is in progress")
+                case .young: print("kept /dev/shm/\(t.file): changed less than \(grace) s ago (--grace)")
+                case .notRegularFile: print("skipped /dev/shm/\(t.file): not a regular file")
+                case .otherOwner: print("skipped /dev/shm/\(t.file): another user's (--any-owner removes it)")
                 }
-            } catch {
-                print("skipped bus '\(name)': \(error)")
             }
-            for c in segment.snapshot().consumers where !c.alive && c.durableName != nil {
-                print("kept durable consumer '\(c.durableName!)' of bus '\(name)' (\(stateName(c.state))): `ringbus consumers \(name) rm \(c.durableName!)` forgets it")
+            let freed = dryRun ? "would free" : "freed"
+            for name in SharedSegment.list() {
+                let segment: SharedSegment
+                do {
+                    segment = try SharedSegment.attach(name: name)
+                } catch let e as SegmentError {
+                    if let why = e.unusableReason {
+                        print("unusable segment /dev/shm/ringbus.\(name) (\(why)): `ringbus rm --force \(name)` removes it")
+                    } else {
+                        print("skipped bus '\(name)': \(e.description)")
+                    }
+                    continue
+                }
+                if segment.ownerUID != geteuid() && !anyOwner {
+                    print("skipped bus '\(name)': another user's (--any-owner includes it)")
+                    continue
+                }
+                do {
+                    for slot in try segment.reapDeadAnonymousConsumers(dryRun: dryRun) {
+                        print("\(freed) consumer slot \(slot) of bus '\(name)' (its anonymous owner died)")
+                        actions += 1
+                    }
+                } catch {
+                    print("skipped bus '\(name)': \(error)")
+                }
+                for c in segment.snapshot().consumers where !c.alive && c.durableName != nil {
+                    print("kept durable consumer '\(c.durableName!)' of bus '\(name)' (\(stateName(c.state))): `ringbus consumers \(name) rm \(c.durableName!)` forgets it")
+                }
             }
+            if actions == 0 { print("nothing to free") }
         }
-        if actions == 0 { print("nothing to free") }
     }
 }
 

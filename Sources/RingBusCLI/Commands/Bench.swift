@@ -15,13 +15,14 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure a bus on this machine: producer and consumer processes on a temporary bus.")
 
     @Option(help: "throughput (1 -> 1), pingpong (one-way latency = round trip / 2) or fanout (1 -> K).") var mode: String = "throughput"
-    @Option(help: "Events to send (default: 2000000 throughput, 100000 fanout, 20000 pingpong).") var events: Int?
-    @Option(help: "Payload bytes per event.") var size: ByteSize = ByteSize(bytes: 64)
-    @Option(help: "Consumer processes (fanout; 1 otherwise).") var consumers: Int?
+    // `.unconditional`: a value such as -1 is the option's value (then refused by its range), not a flag.
+    @Option(parsing: .unconditional, help: "Events to send, 1 to 1000000000 (default: 2000000 throughput, 100000 fanout, 20000 pingpong).") var events: Int?
+    @Option(parsing: .unconditional, help: "Payload bytes per event, 8 bytes to 1MiB.") var size: ByteSize = ByteSize(bytes: 64)
+    @Option(parsing: .unconditional, help: "Consumer processes, 1 to 32 (fanout; 1 otherwise).") var consumers: Int?
     @Option(help: "How consumers wait: spin, adaptive or block.") var wait: String = "spin"
     @Option(help: "raw (claim, commit per event), batch (64 per commit) or event (Event, JSON, async handler).") var api: String = "raw"
     @Option(help: "at-most-once (lossy consumers), at-least-once or exactly-once (gating).") var guarantee: String = "at-most-once"
-    @Option(help: "Throughput with --api raw only: publish at this steady rate (events per second) and measure each event's latency from its intended send time, so queueing is not hidden.") var rate: Double?
+    @Option(parsing: .unconditional, help: "Throughput with --api raw only: publish at this steady rate (1 to 50000000 events per second) and measure each event's latency from its intended send time, so queueing is not hidden.") var rate: Double?
     @Flag(help: "One JSON object with the results.") var json = false
 
     var eventCount: Int { events ?? (mode == "pingpong" ? 20_000 : mode == "fanout" ? 100_000 : 2_000_000) }
@@ -37,13 +38,14 @@ struct Bench: AsyncParsableCommand {
         guard ["at-most-once", "at-least-once", "exactly-once"].contains(guarantee) else {
             throw ValidationError("--guarantee must be at-most-once, at-least-once or exactly-once")
         }
-        guard eventCount >= 1, eventCount <= 1_000_000_000 else { throw ValidationError("--events must be 1...1000000000") }
-        guard (8...(1 << 20)).contains(size.bytes) else { throw ValidationError("--size must be 8 bytes to 1MiB") }
-        guard (1...32).contains(consumerCount) else { throw ValidationError("--consumers must be 1...32") }
+        try checkRange("--events", events, 1...1_000_000_000, "1 to 1000000000")
+        guard (8...(1 << 20)).contains(size.bytes) else { throw ValidationError("--size must be 8 bytes to 1MiB, got \(size)") }
+        try checkRange("--consumers", consumers, 1...32, "1 to 32")
         if mode == "pingpong" && api == "batch" { throw ValidationError("pingpong sends one event at a time: use --api raw or event") }
         if mode != "fanout" && consumers != nil && consumers != 1 { throw ValidationError("--consumers is for --mode fanout") }
         if let r = rate {
-            guard r > 0, r <= 50_000_000 else { throw ValidationError("--rate must be 1...50000000 events per second") }
+            // At least 1: the paced producer's intended send times (index × 1e9 / rate ns) stay in UInt64.
+            try checkRange("--rate", r, 1...50_000_000, "1 to 50000000 events per second")
             guard mode == "throughput", api == "raw" else { throw ValidationError("--rate is for --mode throughput --api raw") }
         }
     }
@@ -113,12 +115,25 @@ struct Bench: AsyncParsableCommand {
             dropped += Int(r["dropped"]?.intValue ?? 0)
             if let l = r["latency_ns"], !l.isNull { paced = l }
         }
+        // Delivered: what the consumers received, over their first-to-last seconds. Published: what this
+        // process published, over its own seconds. At-most-once consumers may lose events (counted), so
+        // the two differ exactly when something was lost; ping-pong counts round trips (nothing is lost).
         let deliveries = mode == "pingpong" ? eventCount : received
         let elapsed = mode == "pingpong" ? producerSecs : max(secs, 1e-9)
-        let eventsPerSec = Double(deliveries) / elapsed
-        let mbPerSec = eventsPerSec * Double(size.bytes) / 1e6
-        output(eventsPerSec: eventsPerSec, mbPerSec: mbPerSec, latencies: latencies, paced: paced, floor: floor,
-               received: received, dropped: dropped)
+        let rates = Rates(delivered: Double(deliveries) / elapsed, published: Double(eventCount) / max(producerSecs, 1e-9),
+                          received: deliveries, lost: mode == "pingpong" ? 0 : dropped)
+        output(rates, latencies: latencies, paced: paced, floor: floor)
+    }
+
+    /// What a run measured, for ``output(_:latencies:paced:floor:)``.
+    private struct Rates {
+        /// Deliveries per second at the consumers (all of them, for fanout).
+        let delivered: Double
+        /// Events per second this process published.
+        let published: Double
+        /// Deliveries (all consumers) and events lost by lossy consumers.
+        let received: Int
+        let lost: Int
     }
 
     // MARK: Producers
@@ -240,8 +255,9 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Output
 
-    private func output(eventsPerSec: Double, mbPerSec: Double, latencies: Histogram<UInt64>?, paced: JSONValue?,
-                        floor: Double?, received: Int, dropped: Int) {
+    private func output(_ rates: Rates, latencies: Histogram<UInt64>?, paced: JSONValue?, floor: Double?) {
+        let eventsPerSec = rates.delivered
+        let mbPerSec = eventsPerSec * Double(size.bytes) / 1e6
         let lat: JSONValue = paced ?? latencies.map { h in
             ["p50": .int(Int64(h.valueAtPercentile(50))), "p90": .int(Int64(h.valueAtPercentile(90))),
              "p99": .int(Int64(h.valueAtPercentile(99))), "p999": .int(Int64(h.valueAtPercentile(99.9))),
@@ -251,6 +267,9 @@ struct Bench: AsyncParsableCommand {
             writeLine(jsonLine(["mode": .string(mode), "events": .int(Int64(eventCount)), "size": .int(Int64(size.bytes)),
                                 "consumers": .int(Int64(consumerCount)), "wait": .string(effectiveWait), "api": .string(api),
                                 "guarantee": .string(guarantee), "events_per_sec": .double(eventsPerSec.rounded()),
+                                "delivered_per_sec": .double(rates.delivered.rounded()),
+                                "published_per_sec": .double(rates.published.rounded()),
+                                "received": .int(Int64(rates.received)), "lost": .int(Int64(rates.lost)),
                                 "mb_per_sec": .double((mbPerSec * 10).rounded() / 10), "latency_ns": lat]))
             return
         }
@@ -265,11 +284,16 @@ struct Bench: AsyncParsableCommand {
             let ratio = floor.map { String(format: " = %.1fx the floor", p50 / $0) } ?? ""
             print("  one-way latency (round trip / 2): p50 \(h.valueAtPercentile(50)) ns\(ratio), p90 \(h.valueAtPercentile(90)) ns, p99 \(h.valueAtPercentile(99)) ns, p99.9 \(h.valueAtPercentile(99.9)) ns, max \(h.max) ns")
         } else {
-            let per = mode == "fanout" ? "deliveries" : "events"
-            print(String(format: "  throughput: %.2f M %@/s, %.0f MB/s of payload", eventsPerSec / 1e6, per, mbPerSec))
+            // The delivered rate first: what a consumer got, the figure to compare with other transports.
+            let fanout = mode == "fanout"
+            print(String(format: "  delivered: %.2f M %@/s %@, %.0f MB/s of payload", eventsPerSec / 1e6,
+                         fanout ? "deliveries" : "events", fanout ? "to \(consumerCount) consumers" : "to the consumer", mbPerSec))
+            print(String(format: "  published: %.2f M events/s by the producer", rates.published / 1e6))
             let nsPer = 1e9 / eventsPerSec * Double(consumerCount)
-            if let floor, rate == nil { print(String(format: "  that is %.0f ns per event per consumer, %.1fx the floor", nsPer, nsPer / floor)) }
-            print("  received \(received), lost \(dropped)\(dropped > 0 ? " (lossy consumers outrun by the producer: counted, as at-most-once allows)" : "")")
+            if let floor, rate == nil { print(String(format: "  that is %.0f ns per delivered event per consumer, %.1fx the floor", nsPer, nsPer / floor)) }
+            let expected = eventCount * consumerCount
+            let share = String(format: "%.1f%%", Double(rates.lost) * 100 / Double(max(1, expected)))
+            print("  received \(rates.received) of \(expected), lost \(rates.lost)\(rates.lost > 0 ? " (\(share): lossy consumers outrun by the producer, counted, as at-most-once allows; --guarantee at-least-once loses none)" : "")")
             if let p = paced, let r = rate {
                 print("  at a steady \(Int(r)) events/s, latency from each event's intended send time: p50 \(p["p50"]?.intValue ?? 0) ns, p90 \(p["p90"]?.intValue ?? 0) ns, p99 \(p["p99"]?.intValue ?? 0) ns, p99.9 \(p["p999"]?.intValue ?? 0) ns, max \(p["max"]?.intValue ?? 0) ns")
             }
@@ -290,13 +314,29 @@ struct BenchConsumer: AsyncParsableCommand {
     @Argument var cpu: Int
     @Argument var paced: Int = 0
 
+    /// The arguments `bench` passes; anything else is a usage error (exit 64), never a run.
+    func validate() throws {
+        try validateBusName(bus)
+        guard ["throughput", "pingpong", "fanout"].contains(mode) else { throw ValidationError("MODE must be throughput, pingpong or fanout") }
+        guard ["raw", "batch", "event"].contains(api) else { throw ValidationError("API must be raw, batch or event") }
+        guard ["at-most-once", "at-least-once", "exactly-once"].contains(guarantee) else {
+            throw ValidationError("GUARANTEE must be at-most-once, at-least-once or exactly-once")
+        }
+        guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("WAIT must be spin, adaptive or block") }
+        try checkRange("EVENTS", events, 1...1_000_000_000, "1 to 1000000000")
+        try checkRange("CPU", cpu, 0...1023, "0 to 1023")
+        try checkRange("PACED", paced, 0...1, "0 or 1")
+    }
+
     func run() async throws {
         try await reporting {
-            if api == "event" { try await eventConsumer() } else { try rawConsumer() }
+            let parent = getppid()
+            if api == "event" { try await eventConsumer(parent: parent) } else { try rawConsumer(parent: parent) }
         }
     }
 
-    private func rawConsumer() throws {
+    /// `parent`: the `bench` process; when it is gone the consumer exits.
+    private func rawConsumer(parent: pid_t) throws {
         let segment = try SharedSegment.attach(name: bus)
         let replies = mode == "pingpong" ? try SharedSegment.attach(name: bus + "-reply") : nil
         let (bus, mode, wait, events, cpu, gating, paced) = (bus, mode, wait, events, cpu, guarantee != "at-most-once", paced == 1)
@@ -307,7 +347,7 @@ struct BenchConsumer: AsyncParsableCommand {
             writeLine("ready")
             let strategy: WaitStrategy = wait == "block" ? .block : .adaptive()
             var received = 0, t0: UInt64 = 0, last: UInt64 = 0, lastIndex: UInt64 = 0, touched: UInt8 = 0
-            var idleSince = DispatchTime.now().uptimeNanoseconds
+            var idleSince = DispatchTime.now().uptimeNanoseconds, parentChecked: UInt64 = 0
             var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
             while true {
                 let n = r.poll(max: 256) { (v: borrowing EventView) in
@@ -339,6 +379,12 @@ struct BenchConsumer: AsyncParsableCommand {
                 }
                 // Lossy consumers may never see every event; two idle seconds after the last one end it.
                 if received > 0 && now - idleSince > 2_000_000_000 { break }
+                // `bench` gone (killed, or interrupted before the first event): nobody will publish or
+                // read the report; exit rather than spin forever. Checked at most every 100 ms idle.
+                if now - idleSince > 100_000_000 && now - parentChecked > 100_000_000 {
+                    parentChecked = now
+                    if getppid() != parent { _exit(Exit.runtime) }
+                }
                 if wait != "spin" { _ = try r.wait(timeout: .seconds(1), strategy: strategy) }
             }
             let c = r.counters
@@ -351,7 +397,7 @@ struct BenchConsumer: AsyncParsableCommand {
         writeLine(line)
     }
 
-    private func eventConsumer() async throws {
+    private func eventConsumer(parent: pid_t) async throws {
         let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(wait))
         let state = Mutex((n: 0, first: UInt64(0), last: UInt64(0)))
         let pingpong = mode == "pingpong"
@@ -371,6 +417,7 @@ struct BenchConsumer: AsyncParsableCommand {
         var lastCount = 0, idleSince = ContinuousClock.now
         while true {
             try await Task.sleep(for: .milliseconds(2))
+            if getppid() != parent { _exit(Exit.runtime) } // `bench` gone: nobody will publish or read the report
             let (n, first, last) = state.withLock { ($0.n, $0.first, $0.last) }
             let lost = Int(await shm.stats().dropped)
             if !pingpong && n + lost >= events {

@@ -9,14 +9,16 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish from this process to a consumer process on a temporary bus; print events/s and latency.")
 
-    @Option(help: "Events for the throughput phase.") var events: Int = 2_000_000
-    @Option(help: "Events for the latency phase (paced, one at a time).") var latencyEvents: Int = 20_000
-    @Option(help: "Payload bytes per event.") var size: Int = 64
+    // `.unconditional`: a value such as -1 is the option's value (then refused by its range), not a flag.
+    @Option(parsing: .unconditional, help: "Events for the throughput phase, 1 to 1000000000.") var events: Int = 2_000_000
+    @Option(parsing: .unconditional, help: "Events for the latency phase (paced, one at a time), 1 to 10000000.") var latencyEvents: Int = 20_000
+    @Option(parsing: .unconditional, help: "Payload bytes per event, 16 to 65536.") var size: Int = 64
     @Option(help: "How the consumer waits: spin (busy-poll, the default here), adaptive or block.") var wait: String = "spin"
 
     func validate() throws {
-        guard events > 0, latencyEvents > 0 else { throw ValidationError("event counts must be positive") }
-        guard (16...65_536).contains(size) else { throw ValidationError("--size must be 16...65536") }
+        try checkRange("--events", events, 1...1_000_000_000, "1 to 1000000000")
+        try checkRange("--latency-events", latencyEvents, 1...10_000_000, "1 to 10000000")
+        try checkRange("--size", size, 16...65_536, "16 to 65536 bytes")
         guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("--wait must be spin, adaptive or block") }
     }
 
@@ -73,7 +75,7 @@ struct Demo: ParsableCommand {
     }
 }
 
-/// `ringbus demo-consumer BUS EVENTS LATENCY_EVENTS`: the consumer half of the demo (internal).
+/// `ringbus demo-consumer BUS EVENTS LATENCY_EVENTS SIZE WAIT`: the consumer half of the demo (internal).
 struct DemoConsumer: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo-consumer", shouldDisplay: false)
     @Argument var bus: String
@@ -81,6 +83,15 @@ struct DemoConsumer: ParsableCommand {
     @Argument var latencyEvents: Int
     @Argument var size: Int
     @Argument var wait: String
+
+    /// The arguments `demo` passes, in the same ranges as its options (negative counts are refused).
+    func validate() throws {
+        try validateBusName(bus)
+        try checkRange("EVENTS", events, 1...1_000_000_000, "1 to 1000000000")
+        try checkRange("LATENCY_EVENTS", latencyEvents, 1...10_000_000, "1 to 10000000")
+        try checkRange("SIZE", size, 16...65_536, "16 to 65536 bytes")
+        guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("WAIT must be spin, adaptive or block") }
+    }
 
     func run() throws {
         let segment = try SharedSegment.attach(name: bus)

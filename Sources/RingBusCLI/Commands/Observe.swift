@@ -10,11 +10,12 @@ struct Stat: AsyncParsableCommand {
 
     @Argument(help: "The bus name.") var bus: String
     @Flag(help: "One JSON object: name, published, delivered, dropped, producers, consumers.") var json = false
-    @Option(help: "Print one line every SECONDS, like redis-cli --stat (Ctrl-C stops).") var watch: Double?
+    @Option(parsing: .unconditional, help: "Print one line every SECONDS (0.01 to 86400), like redis-cli --stat (Ctrl-C stops).") var watch: Double?
 
     func validate() throws {
         try validateBusName(bus)
-        if let w = watch, !(w > 0) { throw ValidationError("--watch must be a positive number of seconds") }
+        // Bounded so the interval converts to a Duration exactly and never busy-loops.
+        try checkRange("--watch", watch, 0.01...86_400, "0.01 to 86400 seconds")
     }
 
     func run() async throws {
@@ -75,20 +76,24 @@ struct Pub: AsyncParsableCommand {
     @Argument(help: "The bus name.") var bus: String
     @Argument(help: "The topic, e.g. orders.created (no wildcards).") var topic: String
     @Argument(help: "The payload: one JSON document, or - for one per line of standard input.") var payload: String = "null"
-    @Option(help: "Publish the payload this many times.") var count: Int = 1
-    @Option(help: "At most this many events per second.") var rate: Double?
+    @Option(parsing: .unconditional, help: "Publish the payload this many times, 1 to 1000000000000.") var count: Int = 1
+    @Option(parsing: .unconditional, help: "At most this many events per second, 0.001 to 1000000000.") var rate: Double?
     @Option(help: "An idempotency key: a repeat within the dedupe window is not committed again.") var key: String?
 
     func validate() throws {
         try validateBusName(bus)
         if let why = Topic.problem(with: topic, allowWildcards: false) { throw ValidationError("invalid topic '\(topic)': \(why)") }
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        if let r = rate, !(r > 0) { throw ValidationError("--rate must be a positive number of events per second") }
+        try checkRange("--count", count, 1...1_000_000_000_000, "1 to 1000000000000")
+        // Bounded so 1e9 / rate nanoseconds (1 ns to 1000 s) converts to Int64 and a Duration exactly.
+        try checkRange("--rate", rate, 0.001...1e9, "0.001 to 1000000000 events per second")
         if payload != "-" { _ = try Self.parse(payload, line: nil) }
     }
 
-    static func parse(_ text: String, line: Int?) throws -> JSONValue {
-        do { return try JSONValue(decoding: Array(text.utf8)) } catch {
+    static func parse(_ text: String, line: Int?) throws -> JSONValue { try parse(bytes: Array(text.utf8), line: line) }
+
+    /// Parses one JSON document; invalid UTF-8 and invalid JSON are refused with the byte offset.
+    static func parse(bytes: [UInt8], line: Int?) throws -> JSONValue {
+        do { return try JSONValue(decoding: bytes) } catch {
             let at = line.map { "line \($0): " } ?? ""
             throw ValidationError("\(at)invalid JSON payload: \(error)")
         }
@@ -114,12 +119,13 @@ struct Pub: AsyncParsableCommand {
             }
             do {
                 if payload == "-" {
+                    var lines = StandardInputLines()
                     var lineNumber = 0
-                    while let line = readLine(strippingNewline: true) {
+                    while let line = lines.next() {
                         lineNumber += 1
-                        if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+                        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                         let value: JSONValue
-                        do { value = try Self.parse(line, line: lineNumber) } catch { throw failure("\(error)") }
+                        do { value = try Self.parse(bytes: line, line: lineNumber) } catch { throw usageFailure("\(error)") }
                         for _ in 0..<count { try await send(value) }
                     }
                 } else {
@@ -130,8 +136,41 @@ struct Pub: AsyncParsableCommand {
                 await shm.close()
                 throw error
             }
+            let skipped = await shm.stats().duplicatesSkipped
             await shm.close()
-            FileHandle.standardError.write(Data("published \(published) event\(published == 1 ? "" : "s") to \(bus) \(topic)\n".utf8))
+            let committed = published - Int(skipped)
+            var summary = "published \(committed) event\(committed == 1 ? "" : "s") to \(bus) \(topic)"
+            if let key, skipped > 0 {
+                summary = "\(committed) committed, \(skipped) \(skipped == 1 ? "was a duplicate" : "were duplicates") of key \(key) (not committed again), to \(bus) \(topic)"
+            }
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        }
+    }
+}
+
+/// Standard input as lines of raw bytes (no newline), so that invalid UTF-8 is seen, not repaired.
+struct StandardInputLines {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+
+    mutating func next() -> [UInt8]? {
+        while true {
+            if let nl = buffer[start...].firstIndex(of: 10) {
+                defer { start = nl + 1 }
+                return Array(buffer[start..<nl])
+            }
+            if eof {
+                guard start < buffer.count else { return nil }
+                defer { start = buffer.count }
+                return Array(buffer[start...])
+            }
+            buffer.removeFirst(start)
+            start = 0
+            var chunk = [UInt8](repeating: 0, count: 64 << 10)
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { eof = true } else { buffer.append(contentsOf: chunk[..<n]) }
         }
     }
 }
@@ -142,8 +181,8 @@ struct Tail: AsyncParsableCommand {
 
     @Argument(help: "The bus name.") var bus: String
     @Argument(help: "Topic patterns (`*` one token, `>` the rest); none: every topic.") var patterns: [String] = []
-    @Option(help: "Exit 0 after this many events.") var count: Int?
-    @Option(help: "Exit 0 after this many seconds without an event.") var timeout: Double?
+    @Option(parsing: .unconditional, help: "Exit 0 after this many events (at least 1).") var count: Int?
+    @Option(parsing: .unconditional, help: "Exit 0 after this many seconds without an event, 0.001 to 10000000.") var timeout: Double?
     @Option(help: "An at-least-once consumer with this durable name: killed and restarted, it prints every event at least once.") var durable: String?
     @Option(help: "Where a new consumer starts: latest or earliest.") var from: String = "latest"
     @Flag(help: "One JSON object per line: topic, payload, timestamp, stream, sequence (and redelivered).") var json = false
@@ -151,14 +190,18 @@ struct Tail: AsyncParsableCommand {
     func validate() throws {
         try validateBusName(bus)
         for p in patterns { do { _ = try TopicFilter(p) } catch { throw ValidationError("invalid pattern '\(p)': \(error)") } }
-        if let c = count, c < 1 { throw ValidationError("--count must be at least 1") }
-        if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        try checkRange("--count", count, 1...Int.max, "at least 1")
+        try checkRange("--timeout", timeout, 0.001...1e7, "0.001 to 10000000 seconds")
         guard ["latest", "earliest"].contains(from) else { throw ValidationError("--from must be latest or earliest") }
-        if let d = durable {
-            let ok = !d.isEmpty && d.utf8.count <= 64 && d != "." && d != ".."
-                && d.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0)) }
-            guard ok else { throw ValidationError("invalid durable name '\(d)': use 1-64 of A-Z a-z 0-9 _ . -") }
-        }
+        if let d = durable { try validateDurableName(d) }
+    }
+
+    /// Test hook (RINGBUS_TEST_TAIL_PROBE_DELAY_MS): how long the idle check waits between reading the
+    /// clock and reading the event count, to let events land in that window on purpose.
+    static func testIdleProbeDelay() -> Duration? {
+        guard let v = ProcessInfo.processInfo.environment["RINGBUS_TEST_TAIL_PROBE_DELAY_MS"], let ms = Int(v),
+              (1...10_000).contains(ms) else { return nil }
+        return .milliseconds(ms)
     }
 
     /// RFC 3339 in UTC with nanoseconds (the event's timestamp, a Double: exact to about 0.25 µs today).
@@ -183,7 +226,6 @@ struct Tail: AsyncParsableCommand {
             options.createIfMissing = false
             let shm = try SharedMemoryEventBus(name: bus, config: config, options: options)
             let seen = Atomic<Int>(0)
-            let lastEvent = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
             let json = self.json
             let handler = ClosureHandler { e in
                 let line: String
@@ -201,14 +243,33 @@ struct Tail: AsyncParsableCommand {
                 // (durable). A reader that went away: exit without committing this event.
                 if !writeLine(line) { _exit(Exit.brokenPipe) }
                 seen.add(1, ordering: .relaxed)
-                lastEvent.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             }
             let filters = patterns.isEmpty ? [">"] : patterns
-            let start: StartPosition = durable != nil ? .committed : (from == "earliest" ? .earliest : .latest)
+            // A durable name resumes where it was; --from says where a new one starts.
+            let start: StartPosition = switch (durable != nil, from == "earliest") {
+            case (true, true): .committedOrEarliest
+            case (true, false): .committed
+            case (false, true): .earliest
+            case (false, false): .latest
+            }
             try await shm.subscribe(toTopics: filters, durableName: durable, start: start, limit: count, handler)
+            // Idle time is measured by this loop alone: it notices a new event by the count and restarts
+            // its own clock. The handler stores no time, so no clock read on this thread is ever compared
+            // with a newer one stored by another (that subtraction trapped: issue 11 item 5).
+            let probeDelay = Self.testIdleProbeDelay()
+            var lastSeen = 0
+            var idleSince = ContinuousClock.now
             while true {
-                if let c = count, seen.load(ordering: .relaxed) >= c { break }
-                if let t = timeout, Double(DispatchTime.now().uptimeNanoseconds - lastEvent.load(ordering: .relaxed)) / 1e9 >= t { break }
+                let now = ContinuousClock.now
+                if let probeDelay { try await Task.sleep(for: probeDelay) } // tests: events arrive in the window
+                let n = seen.load(ordering: .relaxed)
+                if let c = count, n >= c { break }
+                if n != lastSeen {
+                    lastSeen = n
+                    idleSince = now
+                } else if let t = timeout, now - idleSince >= .nanoseconds(Int64(t * 1e9)) {
+                    break
+                }
                 if shm.segment.isRemoved { throw failure("bus '\(bus)' was removed") }
                 try await Task.sleep(for: .milliseconds(5))
             }

@@ -10,12 +10,20 @@ import RingBus
 enum Exit {
     static let runtime: Int32 = 1
     static let brokenPipe: Int32 = 3
+    static let usage: Int32 = 64
 }
 
 /// Prints `ringbus: <message>` on standard error and returns the runtime exit status to throw.
 func failure(_ message: String) -> ExitCode {
     FileHandle.standardError.write(Data("ringbus: \(message)\n".utf8))
     return ExitCode(Exit.runtime)
+}
+
+/// Prints `ringbus: <message>` on standard error and returns the usage exit status (64) to throw: for
+/// bad input found after parsing (an invalid line of JSON on standard input).
+func usageFailure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("ringbus: \(message)\n".utf8))
+    return ExitCode(Exit.usage)
 }
 
 /// Runs `body`, turning a thrown error into one clear line and the runtime exit status.
@@ -59,10 +67,14 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
     init(bytes: Int) { self.bytes = bytes }
 
     init?(argument: String) {
-        let text = argument.trimmingCharacters(in: .whitespaces)
-        let digits = text.prefix { $0.isNumber }
+        var text = Substring(argument.trimmingCharacters(in: .whitespaces))
+        // A leading minus parses (as a negative size) so that the option's range check names the problem.
+        let negative = text.hasPrefix("-")
+        if negative { text = text.dropFirst() }
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
         let suffix = text.dropFirst(digits.count).lowercased()
-        guard let n = Int(digits) else { return nil }
+        guard var n = Int(digits) else { return nil }
+        if negative { n = -n }
         let scale: Int
         switch suffix {
         case "", "b": scale = 1
@@ -91,6 +103,21 @@ func validateBusName(_ name: String) throws {
     let ok = !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".."
         && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0)) }
     guard ok else { throw ValidationError("invalid bus name '\(name)': use 1-64 of A-Z a-z 0-9 _ . - (not . or ..)") }
+}
+
+/// A durable consumer name, validated the way the library validates it (the same rule as bus names).
+func validateDurableName(_ name: String) throws {
+    let ok = !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".."
+        && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0)) }
+    guard ok else { throw ValidationError("invalid durable name '\(name)': use 1-64 of A-Z a-z 0-9 _ . - (not . or ..)") }
+}
+
+/// Checks a numeric option or argument against its documented range: `<name> must be <what>, got <v>`,
+/// a usage error (exit 64). NaN and the infinities are outside every range, so a Double that passes
+/// converts to an integer or a Duration without trapping.
+func checkRange<T: Comparable>(_ name: String, _ value: T?, _ range: ClosedRange<T>, _ what: String) throws {
+    guard let value else { return }
+    guard range.contains(value) else { throw ValidationError("\(name) must be \(what), got \(value)") }
 }
 
 /// Encodes a JSONValue as one compact line.
