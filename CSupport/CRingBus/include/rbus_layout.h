@@ -120,7 +120,7 @@ struct rbus_bus_hdr {
     uint32_t consumer_count;
     uint32_t slot_stride;
     uint64_t capacity;
-    uint32_t max_event_size;     /* largest payload of one event (the topic is bounded separately by RBUS_TOPIC_MAX) of one event; <= capacity / 8 */
+    uint32_t max_event_size;     /* largest payload of one event (the topic is bounded by RBUS_TOPIC_MAX); <= capacity / 8 */
     uint32_t clock_kind;
     uint64_t stream_stride;
     uint64_t consumers_offset;
