@@ -1,4 +1,5 @@
-// EventBusConfig.swift: delivery guarantees, bus types, the configuration and the factory.
+// EventBusConfig.swift: delivery guarantees, bus types and the configuration (the factory that builds a
+// bus from it is Factory/CreateEventBus.swift).
 
 /// What a subscription is promised (Docs/API.md defines each exactly).
 public enum DeliveryGuarantee: Sendable, Hashable {
@@ -73,33 +74,5 @@ public struct EventBusConfig: Sendable, Hashable {
         var c = self
         c.deliveryGuarantee = guarantee
         return c
-    }
-}
-
-/// The original's `EnhancedEventBus`: the in-process bus honouring its ``DeliveryGuarantee`` (retries,
-/// dead letters, idempotency keys). Every RingBus bus honours its guarantee; this is the same type as
-/// ``InMemoryEventBus`` under the original's name:
-///
-/// ```swift
-/// let bus = EnhancedEventBus().withDeliveryGuarantee(.atLeastOnce)
-/// ```
-public typealias EnhancedEventBus = InMemoryEventBus
-
-/// Builds the bus the configuration names.
-/// - Throws: ``EventBusError/subscribeError(_:)`` for an invalid configuration or a backend that is not
-///   available in this build.
-public func createEventBus(_ config: EventBusConfig) throws -> any EventBus {
-    guard config.bufferSize >= 1 else { throw EventBusError.subscribeError("bufferSize must be at least 1") }
-    guard config.bufferSize <= EventBusConfig.maximumBufferSize else {
-        throw EventBusError.subscribeError(
-            "bufferSize \(config.bufferSize) exceeds the maximum of \(EventBusConfig.maximumBufferSize)")
-    }
-    switch config.busType {
-    case .inMemory, .enhanced:
-        return InMemoryEventBus(config: config)
-    case .sharedMemory(let name):
-        do { return try SharedMemoryEventBus(name: name, config: config) } catch {
-            throw EventBusError.subscribeError(error.description)
-        }
     }
 }

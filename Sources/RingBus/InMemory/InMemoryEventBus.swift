@@ -10,59 +10,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A handle on a subscription; cancel it to unsubscribe.
-public final class Subscription: Sendable {
-    /// Unique within its bus.
-    public let id: UInt64
-    private let onCancel: @Sendable () async -> Void
-
-    init(id: UInt64, onCancel: @escaping @Sendable () async -> Void) {
-        self.id = id
-        self.onCancel = onCancel
-    }
-
-    /// Unsubscribes: after this returns, at most the one event the subscription's consumer had already
-    /// taken may still reach the handler; events still queued are discarded (counted as dropped). Safe
-    /// to call more than once, and from the subscription's own handler.
-    public func cancel() async { await onCancel() }
-}
-
-/// A subscription consumed as an `AsyncSequence`. Event *n* counts as handled when `next()` is called
-/// for *n + 1* (or the sequence is cancelled).
-public struct EventStream: AsyncSequence, Sendable {
-    /// Each element is one delivered event.
-    public typealias Element = Event
-    let core: SubscriptionCore
-    let onCancel: @Sendable () async -> Void
-
-    /// Takes the subscription's events in order; one iterator per stream (it is the single consumer).
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let core: SubscriptionCore
-        var holding = false
-
-        /// The next event (counting the previous one as handled); `nil` once the subscription ended.
-        public mutating func next() async -> Event? {
-            if holding {
-                holding = false
-                core.counters.delivered.incrementBySoleWriter()
-                core.complete()
-            }
-            guard let e = await core.take() else {
-                core.counters.final.store(true, ordering: .releasing)
-                return nil
-            }
-            holding = true
-            return e
-        }
-    }
-
-    /// The stream's iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core) }
-
-    /// Ends the sequence (an iteration in progress returns `nil`).
-    public func cancel() async { await onCancel() }
-}
-
 /// The in-process event bus.
 public final class InMemoryEventBus: EventBus {
     /// The configuration it was made with; every field is honoured.
@@ -363,3 +310,12 @@ public final class InMemoryEventBus: EventBus {
         if SubscriptionContext.current == nil { for t in tasks { await t.value } }
     }
 }
+
+/// The original's `EnhancedEventBus`: the in-process bus honouring its ``DeliveryGuarantee`` (retries,
+/// dead letters, idempotency keys). Every RingBus bus honours its guarantee; this is the same type as
+/// ``InMemoryEventBus`` under the original's name:
+///
+/// ```swift
+/// let bus = EnhancedEventBus().withDeliveryGuarantee(.atLeastOnce)
+/// ```
+public typealias EnhancedEventBus = InMemoryEventBus

@@ -1,4 +1,5 @@
-// SubscriptionCore.swift: one subscription's bounded queue between publishers and its single consumer.
+// SubscriptionCore.swift: one subscription's bounded queue between publishers and its single consumer
+// (every backend's: the in-process bus's subscriptions, and any bus's AsyncSequence subscriptions).
 //
 // A ring of `capacity` events indexed by two monotonic counters: `tail` (publishers, serialised by a
 // lock only publishers take) and `head` (the consumer). The common path takes no lock the other side
@@ -17,26 +18,6 @@
 
 internal import CRingBus
 import Synchronization
-
-/// Per-subscription counters, written without locks by the side that owns each one.
-final class SubscriptionCounters: Sendable {
-    /// Written by the subscription's consumer only (``Atomic/incrementBySoleWriter()``).
-    let delivered = Atomic<UInt64>(0)
-    let failed = Atomic<UInt64>(0)
-    let retried = Atomic<UInt64>(0)
-    let deadLettered = Atomic<UInt64>(0)
-    let dropped = Atomic<UInt64>(0)
-    /// Set once nobody will update these counters again (the consumer ended).
-    let final = Atomic<Bool>(false)
-
-    func add(into s: inout EventBusStats) {
-        s.totalEventsDelivered &+= delivered.load(ordering: .relaxed)
-        s.failed &+= failed.load(ordering: .relaxed)
-        s.retried &+= retried.load(ordering: .relaxed)
-        s.deadLettered &+= deadLettered.load(ordering: .relaxed)
-        s.dropped &+= dropped.load(ordering: .relaxed)
-    }
-}
 
 final class SubscriptionCore: @unchecked Sendable { // slots: see the header for who touches which
     /// Keeps the fields below off the object header's line, whose reference count publishers write.
@@ -438,20 +419,4 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
         resumeFlushWaiters()
         return Int(discarded)
     }
-}
-
-extension Atomic where Value == UInt64 {
-    /// +1 for a counter that one thread writes and others only read: a load and a store instead of a
-    /// locked read-modify-write, on the consumer's per-event path.
-    func incrementBySoleWriter() { store(load(ordering: .relaxed) &+ 1, ordering: .relaxed) }
-}
-
-/// 64 bytes of nothing, to keep what two threads write on different cache lines.
-struct CacheLinePad: Sendable {
-    private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-}
-
-/// Which subscription's consumer the current task is (to refuse waits that would wait for itself).
-enum SubscriptionContext {
-    @TaskLocal static var current: UInt64?
 }
