@@ -18,7 +18,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import CRingBus
 import CoreMetrics
 import Logging
 import Synchronization
@@ -133,9 +132,9 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             case .mustWait(let writer, let topic, let bodyLength):
                 // This task owns the writer (busy) until it has published or given up. The bus thread
                 // rescans the gate meanwhile and evicts a dead durable consumer after its grace (G4, G5).
-                let evictionsBefore = rbus_stream_evictions(segment.bus, UInt32(writer.stream))
+                let evictionsBefore = segment.evictions(stream: writer.stream)
                 let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: bodyLength)
-                let evicted = rbus_stream_evictions(segment.bus, UInt32(writer.stream)) != evictionsBefore
+                let evicted = segment.evictions(stream: writer.stream) != evictionsBefore
                 let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
                     p.busy = false
                     defer { p.queue.removeAll() }
@@ -274,8 +273,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     private func selfBlockingProblem(writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) -> String? {
         guard let me = SubscriptionContext.current,
               let sub = state.withLock({ $0.subscriptions[me] }), sub.gating else { return nil }
-        let needEnd = rbus_producer_claim_end(writer.p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
-        let committed = rbus_consumer_committed(sub.reader.c, UInt32(writer.stream))
+        let needEnd = writer.claimEnd(topic: topic, payloadLength: payloadLength)
+        let committed = sub.reader.committedPosition(stream: writer.stream)
         guard committed &+ UInt64(segment.capacity) < needEnd else { return nil }
         return "a handler published into a ring that its own subscription holds full (bus '\(name)')"
     }
@@ -490,7 +489,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
                 remaining -= 1
                 if remaining == 0 { // the limit: commit what was handled, give back the rest, end
                     if i + 1 < batch.count { sub.unread(batch[(i + 1)...]) }
-                    rbus_consumer_commit_at(sub.reader.c, batch[i].stream, batch[i].nextPosition, batch[i].sequence &+ 1)
+                    sub.reader.commit(stream: Int(batch[i].stream), through: batch[i].nextPosition,
+                                      nextSequence: batch[i].sequence &+ 1)
                     break reading
                 }
             }
@@ -535,7 +535,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         // Polling, with the thread given back to the pool between polls.
         while spinUntil.map({ ContinuousClock.now < $0 }) ?? true {
             if sub.stopping.load(ordering: .acquiring) || segment.isRemoved { return false }
-            if rbus_wait_has_data(c) != 0 { return true }
+            if sub.reader.hasData { return true }
             await Task.yield()
         }
         if sub.stopping.load(ordering: .acquiring) { return false }
@@ -557,7 +557,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             t.activeHandlers = s.subscriptions.count
             return t
         }
-        for si in 0..<segment.streams { total.totalEventsPublished &+= rbus_stream_published(segment.bus, UInt32(si)) }
+        for si in 0..<segment.streams { total.totalEventsPublished &+= segment.published(stream: si) }
         total.duplicatesSkipped = publishing.withLock { $0.duplicatesSkipped }
         return total
     }
@@ -576,26 +576,22 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     /// - Throws: ``EventBusError/timedOut(_:)`` after `options.flushTimeout`;
     ///   ``EventBusError/wouldDeadlock(_:)`` when called from a handler that has events to handle.
     public func flush() async throws {
-        let b = segment.bus
-        let tails = (0..<segment.streams).map { rbus_stream_tail(b, UInt32($0)) }
+        let tails = (0..<segment.streams).map { segment.tail(stream: $0) }
         let subs = state.withLock { Array($0.subscriptions.values) }
         if let me = SubscriptionContext.current, let mine = subs.first(where: { $0.id == me }), !mine.hasHandled(upTo: tails) {
             throw EventBusError.wouldDeadlock("flush() called from a handler would wait for that handler")
         }
         let ours = Set(subs.map(\.slot))
         let stream = publishing.withLock { $0.writer?.stream }
-        var remote: [UInt32] = []
-        if stream != nil {
-            for j in 0..<UInt32(segment.consumerSlots) where !ours.contains(Int(j)) {
-                if rbus_slot_mode(b, j) == UInt32(RBUS_MODE_GATING), rbus_slot_alive(b, j) == 1 { remote.append(j) }
-            }
+        let remote = stream == nil ? [] : (0..<segment.consumerSlots).filter { j in
+            !ours.contains(j) && segment.isLiveGatingConsumer(slot: j)
         }
         let deadline = ContinuousClock.now + options.flushTimeout
         var pause = Duration.microseconds(20)
         while true {
             let localDone = subs.allSatisfy { $0.ended.load(ordering: .acquiring) || $0.hasHandled(upTo: tails) }
             let remoteDone = stream.map { si in
-                remote.allSatisfy { j in rbus_slot_cursor(b, j, UInt32(si)) >= tails[si] || rbus_slot_alive(b, j) != 1 }
+                remote.allSatisfy { j in segment.cursor(slot: j, stream: si) >= tails[si] || !segment.isConsumerAlive(slot: j) }
             } ?? true
             if localDone && remoteDone { return }
             if segment.isRemoved { throw EventBusError.publishError("bus '\(name)' was removed") }

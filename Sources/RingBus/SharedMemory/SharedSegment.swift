@@ -144,6 +144,23 @@ public final class SharedSegment: @unchecked Sendable {
     /// True once someone removed the bus.
     public var isRemoved: Bool { rbus_bus_is_removed(bus) != 0 }
 
+    /// Events committed on `stream` so far. The corresponding C function is `rbus_stream_published`.
+    public func published(stream: Int) -> UInt64 { rbus_stream_published(bus, UInt32(stream)) }
+    /// `stream`'s tail: the position just past its last committed record. The corresponding C function
+    /// is `rbus_stream_tail`.
+    public func tail(stream: Int) -> UInt64 { rbus_stream_tail(bus, UInt32(stream)) }
+    /// How many durable consumers producers of `stream` evicted (rule G4). The corresponding C function
+    /// is `rbus_stream_evictions`.
+    public func evictions(stream: Int) -> UInt64 { rbus_stream_evictions(bus, UInt32(stream)) }
+    /// True when consumer slot `slot` is held by a live gating consumer (its lock is held).
+    public func isLiveGatingConsumer(slot: Int) -> Bool {
+        rbus_slot_mode(bus, UInt32(slot)) == UInt32(RBUS_MODE_GATING) && rbus_slot_alive(bus, UInt32(slot)) == 1
+    }
+    /// True while a process holds consumer slot `slot`. The corresponding C function is `rbus_slot_alive`.
+    public func isConsumerAlive(slot: Int) -> Bool { rbus_slot_alive(bus, UInt32(slot)) == 1 }
+    /// Consumer slot `slot`'s committed cursor on `stream`. The corresponding C function is `rbus_slot_cursor`.
+    public func cursor(slot: Int, stream: Int) -> UInt64 { rbus_slot_cursor(bus, UInt32(slot), UInt32(stream)) }
+
     /// The bus clock now, in the ticks records carry (raw TSC where invariant, else realtime ns).
     public func clockTicks() -> UInt64 { rbus_clock_ticks(bus.pointee.clock_kind) }
 

@@ -7,7 +7,6 @@
 // its cursors only while that task is suspended in its wait. The atomics below are what other tasks
 // (flush, stats, cancel) read or set.
 
-internal import CRingBus
 import Synchronization
 
 /// Process-wide subscription ids for shared-memory buses, from 2^62 up: never equal to an in-process
@@ -74,11 +73,11 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
         streams = segment.streams
         handled = .allocate(capacity: streams)
         for si in 0..<streams {
-            (handled + si).initialize(to: Atomic(rbus_consumer_position(reader.c, UInt32(si))))
+            (handled + si).initialize(to: Atomic(reader.position(stream: si)))
         }
         redeliveries = Array(repeating: reader.previousOwnerDied ? self.commitBatch : 0, count: streams)
         if gating, case .demoteToLossy(let lag) = slowConsumerPolicy {
-            rbus_consumer_set_demote_lag(reader.c, UInt64(lag)) // G6: reads are validated copies from now on
+            reader.allowDemotion(afterLag: lag) // G6: reads are validated copies from now on
         }
     }
 
@@ -118,31 +117,21 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     /// Reads up to `batchLimit` matching events into `batch`, never waiting. Records of other topics
     /// are passed over; bodies that are not events are counted in `undecodable` and skipped.
     func read(into batch: inout [Taken], incarnation: UInt64) {
-        let c = reader.c
-        var v = rbus_event_view()
-        while batch.count < batchLimit {
-            let s = rbus_consumer_next(c, &v)
-            if s == RBUS_EMPTY { break }
-            guard s == RBUS_OK else {
-                if s == RBUS_E_CORRUPT { continue } // counted by the consumer; the cursor moved past it
-                break // forked: the handle is unusable in this process
-            }
-            let topic = UnsafeRawBufferPointer(start: v.topic, count: Int(v.topic_len))
-            if let filters, !filters.contains(where: { $0.matches(topicBytes: topic, hash: v.topic_hash) }) { continue }
-            let identity = EventIdentity(incarnation: incarnation, stream: Int(v.stream), sequence: v.sequence)
-            let body = UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len))
-            guard let topicText = text(of: topic, hash: v.topic_hash),
-                  var event = try? EventRecord.decode(topicText: topicText, body: body, identity: identity) else {
+        reader.readUncommitted { (v: borrowing RecordView) -> Bool in
+            if let filters, !filters.contains(where: { $0.matches(topicBytes: v.topic, hash: v.topicHash) }) { return true }
+            let identity = EventIdentity(incarnation: incarnation, stream: v.stream, sequence: v.sequence)
+            guard let topicText = text(of: v.topic, hash: v.topicHash),
+                  var event = try? EventRecord.decode(topicText: topicText, body: v.payload, identity: identity) else {
                 undecodable.add(1, ordering: .relaxed)
-                continue
+                return true
             }
-            let si = Int(v.stream)
-            if redeliveries[si] > 0 {
-                redeliveries[si] -= 1
+            if redeliveries[v.stream] > 0 {
+                redeliveries[v.stream] -= 1
                 event.redelivered = true
             }
-            batch.append(Taken(event: event, stream: v.stream, position: v.position, nextPosition: v.next_position,
+            batch.append(Taken(event: event, stream: UInt32(v.stream), position: v.position, nextPosition: v.nextPosition,
                                sequence: v.sequence))
+            return batch.count < batchLimit
         }
         publishCounters() // losses found while reading are visible to stats() before the batch is handled
     }
@@ -171,7 +160,7 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
             sinceCommit[si] += 1
             if sinceCommit[si] >= commitBatch {
                 sinceCommit[si] = 0
-                rbus_consumer_commit_at(reader.c, taken.stream, taken.nextPosition, taken.sequence &+ 1)
+                reader.commit(stream: si, through: taken.nextPosition, nextSequence: taken.sequence &+ 1)
             }
         }
         handled[si].store(taken.nextPosition, ordering: .releasing)
@@ -180,9 +169,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     /// Everything read so far is handled (or passed over): commits every stream's cursor at the read
     /// position and publishes the counters.
     func handledAllRead() {
-        let c = reader.c
-        rbus_consumer_commit(c)
-        for si in 0..<streams { handled[si].store(rbus_consumer_position(c, UInt32(si)), ordering: .releasing) }
+        reader.commit()
+        for si in 0..<streams { handled[si].store(reader.position(stream: si), ordering: .releasing) }
         publishCounters()
     }
 
@@ -191,15 +179,15 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     func unread(_ rest: ArraySlice<Taken>) {
         var moved = Set<UInt32>()
         for t in rest where moved.insert(t.stream).inserted {
-            rbus_consumer_reposition(reader.c, t.stream, t.position, t.sequence)
+            reader.reposition(stream: Int(t.stream), to: t.position, sequence: t.sequence)
         }
     }
 
     func publishCounters() {
-        let c = reader.c
-        rbus_consumer_heartbeat(c) // once per batch: observers show its age
-        lapped.store(c.pointee.dropped, ordering: .relaxed)
-        missed.store(c.pointee.missed, ordering: .relaxed)
+        reader.heartbeat() // once per batch: observers show its age
+        let losses = reader.losses
+        lapped.store(losses.dropped, ordering: .relaxed)
+        missed.store(losses.missed, ordering: .relaxed)
     }
 
     /// Closes the consumer (committing the read position) and marks the subscription ended.

@@ -55,6 +55,8 @@ public struct RecordView: ~Copyable {
     public let topicHash: UInt32
     /// The idempotency key, if the publisher gave one.
     public let key: UInt64?
+    /// Where this record starts in its stream (move the reader back here to read it again).
+    public let position: UInt64
     /// The cursor just past this record (store it to resume after it).
     public let nextPosition: UInt64
     /// True when the bytes are a private copy (lossy readers), false for a view into the ring.
@@ -169,20 +171,9 @@ public final class StreamReader {
         var v = rbus_event_view()
         var n = 0
         while n < max {
-            let s = rbus_consumer_next(c, &v)
-            if s == RBUS_EMPTY { break }
-            if s != RBUS_OK {
-                if s == RBUS_E_CORRUPT { continue }
-                break
-            }
-            let view = RecordView(
-                topic: UnsafeRawBufferPointer(start: v.topic, count: Int(v.topic_len)),
-                payload: UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len)),
-                stream: Int(v.stream), sequence: v.sequence, timestampTicks: v.timestamp, topicHash: v.topic_hash,
-                key: v.flags & UInt32(RBUS_REC_FLAG_KEY) != 0 ? v.key : nil, nextPosition: v.next_position,
-                isCopy: v.copied != 0)
+            guard nextRecord(&v) else { break }
             do {
-                try body(view)
+                try body(Self.view(of: v))
             } catch {
                 rbus_consumer_rewind(c, &v)
                 rbus_consumer_commit(c)
@@ -193,6 +184,82 @@ public final class StreamReader {
         rbus_consumer_commit(c)
         return n
     }
+
+    // MARK: Reading without committing: the steps of a consumer that commits after its handler ran
+
+    /// The next valid record into `v`: false when nothing is committed past the cursor (or the handle
+    /// was inherited across fork). Records that fail validation are skipped, counted in `corrupt`.
+    @inline(__always)
+    private func nextRecord(_ v: inout rbus_event_view) -> Bool {
+        while true {
+            let s = rbus_consumer_next(c, &v)
+            if s == RBUS_OK { return true }
+            if s != RBUS_E_CORRUPT { return false } // empty, or forked: the handle is unusable here
+        }
+    }
+
+    @inline(__always)
+    private static func view(of v: rbus_event_view) -> RecordView {
+        RecordView(
+            topic: UnsafeRawBufferPointer(start: v.topic, count: Int(v.topic_len)),
+            payload: UnsafeRawBufferPointer(start: v.payload, count: Int(v.payload_len)),
+            stream: Int(v.stream), sequence: v.sequence, timestampTicks: v.timestamp, topicHash: v.topic_hash,
+            key: v.flags & UInt32(RBUS_REC_FLAG_KEY) != 0 ? v.key : nil, position: v.position,
+            nextPosition: v.next_position, isCopy: v.copied != 0)
+    }
+
+    /// Hands records to `body` until it returns `false` or nothing more is committed, and commits
+    /// nothing: the caller commits with ``commit()`` or ``commit(stream:through:nextSequence:)`` after its
+    /// handler ran, or moves back with ``reposition(stream:to:sequence:)``. A gating reader's views stay
+    /// valid until that commit; a lossy reader's only inside `body`.
+    /// The corresponding C function is `rbus_consumer_next`.
+    @inline(__always)
+    public func readUncommitted(_ body: (borrowing RecordView) -> Bool) {
+        var v = rbus_event_view()
+        while nextRecord(&v) {
+            if !body(Self.view(of: v)) { return }
+        }
+    }
+
+    /// Commits every stream's cursor at the read position (gating: the producer may reuse what is below).
+    /// The corresponding C function is `rbus_consumer_commit`.
+    public func commit() { rbus_consumer_commit(c) }
+
+    /// Commits `stream`'s cursor at `position` (just past a handled record whose sequence was
+    /// `nextSequence - 1`), leaving the read position where it is.
+    /// The corresponding C function is `rbus_consumer_commit_at`.
+    public func commit(stream: Int, through position: UInt64, nextSequence: UInt64) {
+        rbus_consumer_commit_at(c, UInt32(stream), position, nextSequence)
+    }
+
+    /// Moves `stream`'s read position back to `position` (a record read but not handled, whose sequence
+    /// is `sequence`), so that it is read again. The corresponding C function is `rbus_consumer_reposition`.
+    public func reposition(stream: Int, to position: UInt64, sequence: UInt64) {
+        rbus_consumer_reposition(c, UInt32(stream), position, sequence)
+    }
+
+    /// `stream`'s read position. The corresponding C function is `rbus_consumer_position`.
+    public func position(stream: Int) -> UInt64 { rbus_consumer_position(c, UInt32(stream)) }
+
+    /// `stream`'s committed cursor. The corresponding C function is `rbus_consumer_committed`.
+    public func committedPosition(stream: Int) -> UInt64 { rbus_consumer_committed(c, UInt32(stream)) }
+
+    /// Stores this reader's heartbeat (observers show its age); once per batch, never per event.
+    /// The corresponding C function is `rbus_consumer_heartbeat`.
+    public func heartbeat() { rbus_consumer_heartbeat(c) }
+
+    /// True when some stream has a record past this reader's cursor. The corresponding C function is
+    /// `rbus_wait_has_data`.
+    public var hasData: Bool { rbus_wait_has_data(c) != 0 }
+
+    /// Rule G6: lets producers stop waiting for this gating reader once it is more than `lag` bytes
+    /// behind; from now on it reads validated copies. The corresponding C function is
+    /// `rbus_consumer_set_demote_lag`.
+    public func allowDemotion(afterLag lag: Int) { rbus_consumer_set_demote_lag(c, UInt64(lag)) }
+
+    /// Records lost to being lapped (lossy or demoted) and records that went by before this reader could
+    /// read them, so far.
+    public var losses: (dropped: UInt64, missed: UInt64) { (c.pointee.dropped, c.pointee.missed) }
 
     /// Waits until some stream has data, `timeout` passes (`nil`: no limit), or the bus is removed.
     /// Blocks the calling thread: use it on a dedicated thread, never on Swift's cooperative pool.

@@ -66,6 +66,12 @@ public final class StreamWriter {
         }
     }
 
+    /// Where a claim for `topic` and `payloadLength` bytes would end in the stream (the position the
+    /// ring must have room up to). The corresponding C function is `rbus_producer_claim_end`.
+    public func claimEnd(topic: PreparedTopic, payloadLength: Int) -> UInt64 {
+        rbus_producer_claim_end(p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
+    }
+
     /// Makes every claimed event visible with one release store, and wakes sleeping consumers if any
     /// (no system call while nobody sleeps). Returns the number of events committed.
     /// The corresponding C function is `rbus_producer_commit`.
