@@ -81,6 +81,16 @@ uint32_t rbus_bus_spinners(const rbus_bus *b) {
  * producer (which is busy, not waiting). On 2 vCPUs that is one spinner. */
 static int may_spin(const rbus_bus *b) { return rbus_bus_spinners(b) + 1 < b->online_cpus; }
 
+int rbus_consumer_spin_begin(rbus_consumer *c, int always) {
+    if (!always && !may_spin(c->bus)) return 0;
+    atomic_store_explicit(RBUS_A32(&c->meta->spinning), 1, memory_order_relaxed); /* read by may_spin only */
+    return 1;
+}
+
+void rbus_consumer_spin_end(rbus_consumer *c) {
+    atomic_store_explicit(RBUS_A32(&c->meta->spinning), 0, memory_order_relaxed);
+}
+
 static int has_data_relaxed(rbus_consumer *c) {
     for (uint32_t si = 0; si < c->streams; si++) {
         uint64_t t = atomic_load_explicit(RBUS_A64(&rbus_bus_stream(c->bus, si)->tail), memory_order_acquire);

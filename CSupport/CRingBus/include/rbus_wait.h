@@ -112,6 +112,13 @@ void rbus_bus_thread_kick(rbus_bus *b, uint64_t *changed, int sleeping);
 /* How many participants of the bus are spinning now (display and adaptive budget). */
 uint32_t rbus_bus_spinners(const rbus_bus *b);
 
+/* The one spinning rule of the bus (C waits and Swift subscriptions alike): a waiter may spin while
+ * fewer than (online CPUs - 1) participants spin. rbus_consumer_spin_begin returns 1 and marks the
+ * consumer's slot spinning when that holds (or always, with `always`: an explicit spin strategy), else
+ * 0; rbus_consumer_spin_end clears the mark. Consumer's own thread only. */
+int rbus_consumer_spin_begin(rbus_consumer *c, int always);
+void rbus_consumer_spin_end(rbus_consumer *c);
+
 /* ---- futex(2), exposed for the benchmarks' reference ping-pong ------------------------------ */
 int rbus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 int rbus_futex_wake(uint32_t *word, int32_t count);

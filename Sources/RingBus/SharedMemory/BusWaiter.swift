@@ -94,6 +94,8 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// Like ``waitForData(_:)`` for a consumer the caller owns, with an `id` that ``cancelWait(id:)``
     /// can end early (the wait then returns `false`). The consumer must stay allocated and untouched
     /// until this returns: the thread may be reading its cursors.
+    func waitForData(_ reader: StreamReader, id: UInt64) async -> Bool { await waitForData(consumer: reader.c, id: id) }
+
     func waitForData(consumer: UnsafeMutablePointer<rbus_consumer>, id: UInt64) async -> Bool {
         if state.withLock({ $0.cancelled.contains(id) }) { return false }
         if rbus_wait_has_data(consumer) != 0 { return true }
@@ -119,8 +121,13 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// gating consumer holding the ring is evicted after its grace meanwhile (the thread rescans every
     /// 10 ms). `writer` must not be used until this returns.
     public func waitForRoom(_ writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) async -> Bool {
+        await waitForRoom(writer, upTo: writer.claimEnd(topic: topic, payloadLength: payloadLength))
+    }
+
+    /// Like ``waitForRoom(_:topic:payloadLength:)`` for a claim whose end (``StreamWriter/claimEnd(topic:payloadLength:)``)
+    /// the caller computed already.
+    public func waitForRoom(_ writer: StreamWriter, upTo needEnd: UInt64) async -> Bool {
         precondition(writer.segment === segment, "the writer belongs to another bus")
-        let needEnd = rbus_producer_claim_end(writer.p, UInt32(topic.bytes.count), UInt32(clamping: payloadLength))
         if rbus_producer_has_room(writer.p, needEnd) != 0 { return true }
         return await register { s, c in
             s.writers.append(WaitingWriter(producer: writer.p, needEnd: needEnd, continuation: c))

@@ -1,17 +1,11 @@
-// SharedMemoryEventBus.swift: the EventBus protocol across the processes of one host, through the
-// rings of one shared-memory segment.
+// SharedMemoryEventBus.swift: the façade of the EventBus protocol across the processes of one host,
+// through the rings of one shared-memory segment: life cycle, subscriptions' registry, stats, flush.
 //
-// Publishing: the event's body (EventRecord: timestamp, key, JSON payload) is encoded once, then
-// claimed, copied and committed on this bus object's own stream (one stream per publishing bus
-// object, taken at its first publish). When gating consumers hold the ring, `publish` suspends and the
-// bus thread (BusWaiter) resumes it when there is room; other publishers of this object queue behind
-// it, because a stream has one writer at a time.
-//
-// Subscribing: each subscription holds a consumer slot (lossy for at-most-once, gating for
-// at-least-once and exactly-once) and one task that reads up to `bufferSize` matching events, runs the
-// handler on each in order and, gating, commits after the handler (SharedSubscription). With nothing
-// to read the task waits per `waitStrategy`, sleeping on the bus thread, never blocking a thread of
-// the cooperative pool. Docs/GUARANTEES.md states what each guarantee promises here.
+// Publishing is SharedPublisher's (this object's own stream, the body encoded once, waits for room on
+// the bus thread). Each subscription is a SharedSubscription (a consumer slot, lossy for at-most-once,
+// gating otherwise) run by one task on the bus thread (SharedDelivery). Neither this file nor those
+// call C: they go through the thin faces (StreamWriter, StreamReader, SharedSegment, BusWaiter).
+// Docs/GUARANTEES.md states what each guarantee promises here.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -46,8 +40,9 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     let waiter: BusWaiter
     let telemetry: BusTelemetry
     private let logger: Logger
-    private let state = LockedState(State())
-    private let publishing = LockedState(Publishing())
+    private let state: LockedState<State>
+    /// This object's publish pipeline.
+    private let publisher: SharedPublisher
 
     private struct State {
         var subscriptions: [UInt64: SharedSubscription] = [:]
@@ -55,26 +50,6 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         var closed = false
         /// Counters of subscriptions whose task ended.
         var retired = EventBusStats()
-    }
-
-    private struct Publishing {
-        var writer: StreamWriter?
-        var lastTopic: (name: String, prepared: PreparedTopic)?
-        /// The body being published (EventRecord), reused so that encoding allocates nothing.
-        var body: [UInt8] = []
-        /// Exactly-once: idempotency keys (by their 64-bit hash, as stored in record headers) committed
-        /// on this object's stream within the dedupe window.
-        var dedupe: [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
-        /// True while a publisher waits for room with the writer: others queue in `queue`.
-        var busy = false
-        var queue: [CheckedContinuation<Void, Never>] = []
-        var closed = false
-        /// Evictions already announced on `$sys.evicted`, per consumer slot (its evictions counter).
-        var announced: [Int: UInt64] = [:]
-        /// Publishes not yet added to the metrics counter (reported every 1024, and at stats/close).
-        var unreported: Int64 = 0
-        /// Publishes skipped as duplicates of an idempotency key (exactly-once).
-        var duplicatesSkipped: UInt64 = 0
     }
 
     /// Random per bus creation: the incarnation of every identity on this bus.
@@ -100,6 +75,14 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         log[metadataKey: "bus"] = "\(name)"
         logger = log
         telemetry = BusTelemetry(bus: name, factory: options.metricsFactory ?? MetricsSystem.factory)
+        let registry = LockedState(State())
+        state = registry
+        // The publisher asks which of this object's subscriptions the calling task handles (a wait for
+        // room that subscription holds would wait for itself).
+        publisher = SharedPublisher(segment: segment, config: c, options: options, waiter: waiter, telemetry: telemetry,
+                                    logger: logger, currentSubscription: {
+                                        SubscriptionContext.current.flatMap { id in registry.withLock { $0.subscriptions[id] } }
+                                    })
         logger.debug("attached", metadata: [
             "streams": "\(segment.streams)", "capacity": "\(segment.capacity)",
             "incarnation": "\(String(segment.incarnation, radix: 16))",
@@ -115,202 +98,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
 
     @discardableResult
     public nonisolated(nonsending) func publish(_ event: consuming Event) async throws -> EventIdentity {
-        let e = event
-        while true {
-            switch try publishNow(e, mayWait: true) {
-            case .committed(let identity):
-                return identity
-            case .queued:
-                await withCheckedContinuation { c in
-                    let resumeNow = publishing.withLock { p -> Bool in
-                        if !p.busy { return true }
-                        p.queue.append(c)
-                        return false
-                    }
-                    if resumeNow { c.resume() }
-                }
-            case .mustWait(let writer, let topic, let bodyLength):
-                // This task owns the writer (busy) until it has published or given up. The bus thread
-                // rescans the gate meanwhile and evicts a dead durable consumer after its grace (G4, G5).
-                let evictionsBefore = segment.evictions(stream: writer.stream)
-                let room = await waiter.waitForRoom(writer, topic: topic, payloadLength: bodyLength)
-                let evicted = segment.evictions(stream: writer.stream) != evictionsBefore
-                let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
-                    p.busy = false
-                    defer { p.queue.removeAll() }
-                    return p.queue
-                }
-                for c in queued { c.resume() }
-                if evicted { announceEvictions() }
-                if !room {
-                    if segment.isRemoved { throw EventBusError.publishError("bus '\(name)' was removed") }
-                    throw EventBusError.closed
-                }
-            }
-        }
-    }
-
-    private enum PublishStep {
-        case committed(EventIdentity)
-        /// Another publisher waits for room with the writer: wait for it, then try again.
-        case queued
-        /// The ring is full: the caller now owns the writer and waits for room for a body of this size.
-        case mustWait(StreamWriter, PreparedTopic, Int)
-    }
-
-    /// The synchronous part of a publish: validate, dedupe, encode the body (into a buffer reused
-    /// from publish to publish), claim, copy, commit. With `mayWait` false (dead letters) a full ring
-    /// fails instead of waiting.
-    private func publishNow(_ event: Event, mayWait: Bool) throws -> PublishStep {
-        let exactlyOnce = config.deliveryGuarantee == .exactlyOnce
-        let window = config.dedupeWindow
-        let key = event.idempotencyKey
-        let keyHash = key.map(EventRecord.keyHash)
-        let outcome = try publishing.withLock { p throws -> Result<PublishStep, EventBusError> in
-            if p.closed { return .failure(.closed) }
-            if p.busy {
-                // The writer waits for room for the body in `p.body`; a handler whose own uncommitted
-                // cursor holds that room must not queue behind it.
-                if let writer = p.writer, let topic = try? PreparedTopic(event.topic),
-                   let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: p.body.count) {
-                    return .failure(.wouldDeadlock(why))
-                }
-                return .success(.queued)
-            }
-            // Most publishers repeat one topic: comparing a short string is cheaper than validating
-            // and hashing it again.
-            let topic: PreparedTopic
-            if let last = p.lastTopic, last.name == event.topic { topic = last.prepared } else {
-                if let why = Topic.problem(with: event.topic, allowWildcards: false) { return .failure(.invalidTopic(why)) }
-                do { topic = try PreparedTopic(event.topic) } catch { return .failure(.invalidTopic("\(error)")) }
-                p.lastTopic = (event.topic, topic)
-            }
-            if segment.isRemoved { return .failure(.publishError("bus '\(name)' was removed")) }
-            let writer: StreamWriter
-            if let w = p.writer { writer = w } else {
-                writer = try openWriter()
-                p.writer = writer
-                if exactlyOnce { p.dedupe = try keysCommitted(on: writer.stream) }
-            }
-            let now: ContinuousClock.Instant? = exactlyOnce && key != nil ? .now : nil
-            if let keyHash, let now, let prior = p.dedupe[keyHash], now - prior.at < window {
-                p.duplicatesSkipped &+= 1
-                return .success(.committed(prior.identity))
-            }
-            p.body.removeAll(keepingCapacity: true)
-            do { try EventRecord.appendHeader(of: event, to: &p.body) } catch { return .failure(.publishError("\(error)")) }
-            event.payload.encode(into: &p.body)
-            let bodyCount = p.body.count
-            let attempt = p.body.withUnsafeBytes { b in
-                Result { () throws(SegmentError) in try writer.publish(topic: topic, payload: b, key: keyHash) }
-            }
-            let result: PublishOutcome
-            switch attempt {
-            case .success(let r): result = r
-            case .failure(.payloadTooLarge(let size, let limit)): return .failure(.payloadTooLarge(size: size, limit: limit))
-            case .failure(let error): return .failure(.publishError(error.description))
-            }
-            switch result {
-            case .published(let sequence):
-                let identity = EventIdentity(incarnation: segment.incarnation, stream: writer.stream, sequence: sequence)
-                if let keyHash, let now {
-                    if p.dedupe.count > 100_000 { p.dedupe = p.dedupe.filter { now - $0.value.at < window } }
-                    p.dedupe[keyHash] = (identity, now)
-                }
-                p.unreported += 1
-                if p.unreported >= 1024 {
-                    telemetry.published.increment(by: p.unreported)
-                    p.unreported = 0
-                }
-                return .success(.committed(identity))
-            case .full:
-                if !mayWait { return .failure(.publishError("the ring of bus '\(name)' is full")) }
-                if let why = selfBlockingProblem(writer: writer, topic: topic, payloadLength: bodyCount) {
-                    return .failure(.wouldDeadlock(why))
-                }
-                p.busy = true
-                return .success(.mustWait(writer, topic, bodyCount))
-            }
-        }
-        return try outcome.get()
-    }
-
-    private func openWriter() throws -> StreamWriter {
-        do {
-            return try StreamWriter(segment: segment, durableName: options.producerName)
-        } catch {
-            throw EventBusError.publishError(error.description)
-        }
-    }
-
-    /// Exactly-once, when this object takes its stream: the idempotency keys already committed on it
-    /// within the dedupe window and still in the ring (a restarted publisher with a durable producer
-    /// name gets its stream back, and a retried publish of a key its previous run committed is not
-    /// committed again). Read with a lossy reader from the earliest record; never slows anyone.
-    private func keysCommitted(on stream: Int) throws -> [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] {
-        let reader: StreamReader
-        do { reader = try StreamReader(segment: segment, mode: .lossy, start: .earliest) } catch {
-            throw EventBusError.publishError("reading the committed idempotency keys: \(error)")
-        }
-        defer { reader.close() }
-        var keys: [UInt64: (identity: EventIdentity, at: ContinuousClock.Instant)] = [:]
-        let now = ContinuousClock.now
-        let wallNow = UInt64(max(0, Date().timeIntervalSince1970 * 1e9))
-        let window = config.dedupeWindow
-        let incarnation = segment.incarnation
-        while reader.poll(max: 4096, { (v: borrowing RecordView) in
-            guard v.stream == stream, let key = v.key else { return }
-            let wall = segment.wallClockNanoseconds(ticks: v.timestampTicks)
-            let age = Duration.nanoseconds(Int64(clamping: wallNow > wall ? wallNow - wall : 0))
-            guard age < window else { return }
-            keys[key] = (EventIdentity(incarnation: incarnation, stream: stream, sequence: v.sequence), now - age)
-        }) > 0 {}
-        return keys
-    }
-
-    /// When the calling task is the handler of a gating subscription of this bus whose own uncommitted
-    /// cursor holds the room this claim needs, waiting would wait for itself: the reason, else nil.
-    private func selfBlockingProblem(writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) -> String? {
-        guard let me = SubscriptionContext.current,
-              let sub = state.withLock({ $0.subscriptions[me] }), sub.gating else { return nil }
-        let needEnd = writer.claimEnd(topic: topic, payloadLength: payloadLength)
-        let committed = sub.reader.committedPosition(stream: writer.stream)
-        guard committed &+ UInt64(segment.capacity) < needEnd else { return nil }
-        return "a handler published into a ring that its own subscription holds full (bus '\(name)')"
-    }
-
-    /// Publishes `$sys.evicted` for each durable consumer evicted since the last announcement (name,
-    /// slot, how many times it has been evicted), failing fast: an announcement never waits for room.
-    private func announceEvictions() {
-        let evicted = segment.snapshot().consumers.filter { $0.state == .evicted && $0.durableName != nil }
-        let fresh = publishing.withLock { p in
-            evicted.filter { c in
-                defer { p.announced[c.slot] = c.evictions }
-                return p.announced[c.slot] != c.evictions
-            }
-        }
-        for c in fresh {
-            telemetry.evictions.increment()
-            logger.warning("evicted a durable consumer that stayed away longer than its grace", metadata: [
-                "durable-name": "\(c.durableName ?? "")", "slot": "\(c.slot)", "evictions": "\(c.evictions)",
-            ])
-            let event = Event(topic: "$sys.evicted", payload: [
-                "bus": .string(name), "name": .string(c.durableName ?? ""), "slot": .int(Int64(c.slot)),
-                "evictions": .int(Int64(clamping: c.evictions)),
-            ])
-            _ = try? publishNow(event, mayWait: false)
-        }
-    }
-
-    /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is
-    /// committed before the caller commits its cursor past the failed event.
-    private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
-        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
-        let committed: Bool
-        if case .committed = try? publishNow(letter, mayWait: false) { committed = true } else { committed = false }
-        logger.warning(committed ? "dead-lettered an event after its retries" : "could not dead-letter an event (ring full)",
-                       metadata: ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"])
-        return committed
+        try await publisher.publish(event)
     }
 
     // MARK: Subscribe
@@ -405,11 +193,13 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         // sees its data resumes it directly, one wake instead of two. The task is created and registered
         // under one lock, so its handler (which may call resumePoint()) and its end (retire) find it
         // registered: they take the same lock (issue 11 item 7).
+        let delivery = DeliveryContext(config: config, waitStrategy: options.waitStrategy, segment: segment, waiter: waiter,
+                                       publisher: publisher, telemetry: telemetry, logger: logger)
         let registered = state.withLock { s -> Bool in
             guard !s.closed else { return false }
             s.subscriptions[sub.id] = sub
             s.tasks[sub.id] = Task(executorPreference: waiter) { [self] in
-                await SubscriptionContext.$current.withValue(sub.id) { await run(sub, handler, limit: limit) }
+                await SubscriptionContext.$current.withValue(sub.id) { await sub.run(handler, limit: limit, context: delivery) }
                 retire(sub)
                 onEnd()
             }
@@ -439,67 +229,6 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         }
     }
 
-    // MARK: Delivery
-
-    /// The subscription's task: read a batch, handle it in order, commit, wait when there is nothing.
-    private func run(_ sub: SharedSubscription, _ handler: any EventHandler, limit: Int? = nil) async {
-        var remaining = limit ?? Int.max
-        var batch: [SharedSubscription.Taken] = []
-        batch.reserveCapacity(min(sub.batchLimit, 1024))
-        var sinceCommit = [Int](repeating: 0, count: sub.streams)
-        let closure = (handler as? ClosureHandler)?.body
-        var reported = ReportedCounters()
-        var warnedUndecodable = false
-        let incarnation = segment.incarnation
-        func report() {
-            var now = EventBusStats()
-            sub.add(into: &now)
-            reported.report(now, to: telemetry)
-            if now.undecodable > 0 && !warnedUndecodable {
-                warnedUndecodable = true
-                logger.warning("skipping records that are not events (a raw publish of other bytes, or corrupt)",
-                               metadata: ["count": "\(now.undecodable)"])
-            }
-        }
-        defer { report() }
-        reading: while !sub.stopping.load(ordering: .acquiring) {
-            sub.read(into: &batch, incarnation: incarnation)
-            if batch.isEmpty {
-                sub.handledAllRead()
-                report()
-                if await waitForData(sub) { continue } else { break }
-            }
-            sub.queued.store(batch.count, ordering: .relaxed)
-            for i in batch.indices {
-                if sub.stopping.load(ordering: .acquiring) {
-                    sub.unread(batch[i...])
-                    break reading
-                }
-                sub.willHandle(batch[i])
-                // The first attempt inline (one async frame fewer per event); failures go to deliver().
-                // A closure handler's body is called directly: one async call (and task switch) fewer.
-                do {
-                    if let closure { try await closure(batch[i].event) } else { try await handler.handle(batch[i].event) }
-                    sub.counters.delivered.incrementBySoleWriter()
-                } catch {
-                    await handleFailure(batch[i].event, error, handler: handler, counters: sub.counters)
-                }
-                sub.queued.store(batch.count - i - 1, ordering: .relaxed)
-                sub.handledOne(batch[i], sinceCommit: &sinceCommit)
-                remaining -= 1
-                if remaining == 0 { // the limit: commit what was handled, give back the rest, end
-                    if i + 1 < batch.count { sub.unread(batch[(i + 1)...]) }
-                    sub.reader.commit(stream: Int(batch[i].stream), through: batch[i].nextPosition,
-                                      nextSequence: batch[i].sequence &+ 1)
-                    break reading
-                }
-            }
-            batch.removeAll(keepingCapacity: true)
-            sub.handledAllRead()
-        }
-        sub.end()
-    }
-
     /// Called from a handler of this bus: the per-stream positions at which a subscription resumed with
     /// `start: .positions(…)` delivers neither the event being handled nor any before it. Store it
     /// atomically with the handler's effect (one `write`, one transaction) and resume from it after a
@@ -510,44 +239,10 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         return sub.resumePoint()
     }
 
-    /// After a handler's first attempt threw: counted (at-most-once), or retried and dead-lettered.
-    private func handleFailure(_ e: Event, _ error: any Error, handler: any EventHandler, counters: SubscriptionCounters) async {
-        if config.deliveryGuarantee == .atMostOnce {
-            counters.failed.add(1, ordering: .relaxed)
-            logger.warning("a handler threw; at-most-once: the event is not retried",
-                           metadata: ["topic": "\(e.topic)", "identity": "\(e.identity)", "error": "\(error)"])
-        } else if await retryFailedDelivery(e, after: error, to: handler, policy: config.retry, counters: counters,
-                                            deadLetter: publishDeadLetter) {
-            counters.delivered.incrementBySoleWriter()
-        }
-    }
-
-    /// Waits per `waitStrategy` until the subscription may have data (`true`), or it is stopping or the
-    /// bus was removed (`false`).
-    private func waitForData(_ sub: SharedSubscription) async -> Bool {
-        let c = sub.reader.c
-        var spinUntil: ContinuousClock.Instant?
-        switch options.waitStrategy {
-        case .spin: spinUntil = nil
-        case .adaptive(let spin): spinUntil = Self.hasSpareCPU ? .now + spin : .now
-        case .block: spinUntil = .now
-        }
-        // Polling, with the thread given back to the pool between polls.
-        while spinUntil.map({ ContinuousClock.now < $0 }) ?? true {
-            if sub.stopping.load(ordering: .acquiring) || segment.isRemoved { return false }
-            if sub.reader.hasData { return true }
-            await Task.yield()
-        }
-        if sub.stopping.load(ordering: .acquiring) { return false }
-        return await waiter.waitForData(consumer: c, id: sub.id)
-    }
-
-    private static let hasSpareCPU = ProcessInfo.processInfo.activeProcessorCount > 1
-
     // MARK: Stats, flush, close
 
     public func stats() async -> EventBusStats {
-        reportPublished()
+        publisher.reportPublished()
         var total = state.withLock { s -> EventBusStats in
             var t = s.retired
             for sub in s.subscriptions.values {
@@ -558,16 +253,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             return t
         }
         for si in 0..<segment.streams { total.totalEventsPublished &+= segment.published(stream: si) }
-        total.duplicatesSkipped = publishing.withLock { $0.duplicatesSkipped }
+        total.duplicatesSkipped = publisher.duplicatesSkipped
         return total
-    }
-
-    private func reportPublished() {
-        let n = publishing.withLock { p in
-            defer { p.unreported = 0 }
-            return p.unreported
-        }
-        if n > 0 { telemetry.published.increment(by: n) }
     }
 
     /// Returns when every event committed on the bus before the call has been handled by this bus
@@ -582,7 +269,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
             throw EventBusError.wouldDeadlock("flush() called from a handler would wait for that handler")
         }
         let ours = Set(subs.map(\.slot))
-        let stream = publishing.withLock { $0.writer?.stream }
+        let stream = publisher.stream
         let remote = stream == nil ? [] : (0..<segment.consumerSlots).filter { j in
             !ours.contains(j) && segment.isLiveGatingConsumer(slot: j)
         }
@@ -612,22 +299,13 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         }
         guard wasOpen else { return }
         try? await flush()
-        let queued = publishing.withLock { p -> [CheckedContinuation<Void, Never>] in
-            p.closed = true
-            defer { p.queue.removeAll() }
-            return p.queue
-        }
-        for c in queued { c.resume() }
+        publisher.close()
         let (subs, tasks) = state.withLock { s in (Array(s.subscriptions.values), Array(s.tasks)) }
         for sub in subs { sub.stop(waiter: waiter) }
         let me = SubscriptionContext.current
         for (id, task) in tasks where id != me { await task.value }
         waiter.stop()
-        reportPublished()
-        publishing.withLock { p in
-            p.writer?.close()
-            p.writer = nil
-        }
+        publisher.releaseStream()
         logger.debug("closed")
     }
 }

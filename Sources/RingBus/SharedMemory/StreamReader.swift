@@ -257,6 +257,14 @@ public final class StreamReader {
     /// `rbus_consumer_set_demote_lag`.
     public func allowDemotion(afterLag lag: Int) { rbus_consumer_set_demote_lag(c, UInt64(lag)) }
 
+    /// Marks this reader as spinning when the bus's one spinning rule allows it (fewer than online CPUs
+    /// - 1 participants spin; `always`: an explicit `.spin` strategy); returns whether it may spin. Pair
+    /// with ``endSpinning()``. The corresponding C function is `rbus_consumer_spin_begin`.
+    public func beginSpinning(always: Bool) -> Bool { rbus_consumer_spin_begin(c, always ? 1 : 0) != 0 }
+
+    /// Clears the spinning mark. The corresponding C function is `rbus_consumer_spin_end`.
+    public func endSpinning() { rbus_consumer_spin_end(c) }
+
     /// Records lost to being lapped (lossy or demoted) and records that went by before this reader could
     /// read them, so far.
     public var losses: (dropped: UInt64, missed: UInt64) { (c.pointee.dropped, c.pointee.missed) }
