@@ -17,6 +17,8 @@ struct Backend: Sendable, CustomStringConvertible {
     let maxPayload: Int
     /// Publishers wait for (or an overflow policy drops from) each subscription's `bufferSize` buffer.
     let boundedByBuffer: Bool
+    /// Events published before a subscription resumes are still there to deliver (rings, a stream).
+    var keepsHistory = false
 
     var description: String { name }
 
@@ -26,14 +28,17 @@ struct Backend: Sendable, CustomStringConvertible {
         return try createEventBus(c)
     }, maxPayload: 1 << 20, boundedByBuffer: true)
 
-    /// Its capabilities: events of up to 1 MiB (record body: 16 bytes, key, JSON) on 8 MiB rings.
+    /// Its capabilities: events of up to 1 MiB (record body: 16 bytes, key, JSON) on 8 MiB rings. Built
+    /// through the factory with the backend's options, as an application switches backends.
     static let sharedMemory = Backend(name: "shared-memory", make: { config in
-        var options = SharedMemoryBusOptions()
-        options.segment.streams = 2
-        options.segment.capacity = 8 << 20
-        options.segment.maxEventSize = 1 << 20
-        return try SharedMemoryEventBus(name: uniqueBusName("conf"), config: config, options: options)
-    }, maxPayload: (1 << 20) - 64, boundedByBuffer: false)
+        var c = config
+        c.busType = .sharedMemory(name: uniqueBusName("conf"))
+        var options = EventBusOptions()
+        options.sharedMemory.segment.streams = 2
+        options.sharedMemory.segment.capacity = 8 << 20
+        options.sharedMemory.segment.maxEventSize = 1 << 20
+        return try createEventBus(c, options: options)
+    }, maxPayload: (1 << 20) - 64, boundedByBuffer: false, keepsHistory: true)
 
     static let all: [Backend] = [inMemory, sharedMemory]
     static let boundedByBuffer: [Backend] = all.filter(\.boundedByBuffer)
@@ -412,7 +417,8 @@ struct FactoryTests {
 
         var shm = c
         shm.busType = .sharedMemory(name: "../x")
-        #expect(throws: EventBusError.self) { try createEventBus(shm) }
+        // The backend's own error, typed, naming what failed (no longer a subscribeError: nothing was subscribed).
+        #expect(throws: SegmentError.invalidName("../x")) { try createEventBus(shm) }
     }
 
     @Test("the shared-memory configuration builds a SharedMemoryEventBus on the named bus")
@@ -424,6 +430,49 @@ struct FactoryTests {
         #expect((bus as? SharedMemoryEventBus)?.name == name)
         #expect(await closed(bus), "close did not return within its deadline")
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.\(name)"))
+    }
+
+    @Test("a durable subscription through the protocol receives what is published", arguments: Backend.all)
+    func durableSubscription(_ backend: Backend) async throws {
+        let bus = try backend.make(config { $0.deliveryGuarantee = .atLeastOnce })
+        let r = Recorder()
+        let sub = try await bus.subscribe(toTopics: ["d.>"], durableName: "conformance", r)
+        for i in 0..<5 { try await bus.publish(Event(topic: "d.x", payload: .int(Int64(i)))) }
+        #expect(await flushed(bus))
+        #expect(r.events.map { $0.payload.intValue } == [0, 1, 2, 3, 4])
+        await sub.cancel()
+        #expect(await closed(bus))
+    }
+
+    @Test("a resume point taken in a handler resumes after the events it covers; foreign points are refused",
+          arguments: Backend.all)
+    func resumePoint(_ backend: Backend) async throws {
+        let bus = try backend.make(config { $0.deliveryGuarantee = .exactlyOnce })
+        let saved = Mutex<ResumePoint?>(nil)
+        #expect(bus.currentResumePoint() == nil, "outside a handler there is no resume point")
+        let first = try await bus.subscribe(toTopics: ["r"], durableName: "effects", ClosureHandler { e in
+            if e.payload.intValue == 5 { saved.withLock { $0 = bus.currentResumePoint() } }
+        })
+        for i in 1...10 { try await bus.publish(Event(topic: "r", payload: .int(Int64(i)))) }
+        #expect(await flushed(bus))
+        await first.cancel()
+        let point = try #require(saved.withLock { $0 })
+        let r = Recorder()
+        try await bus.subscribe(toTopics: ["r"], durableName: "effects", resumingAfter: point, r)
+        for i in 11...12 { try await bus.publish(Event(topic: "r", payload: .int(Int64(i)))) }
+        #expect(await flushed(bus))
+        let seen = r.events.compactMap { $0.payload.intValue }
+        // Nothing the point covers comes again; what the backend still holds after it does.
+        #expect(seen == (backend.keepsHistory ? Array(6...12) : [11, 12]), "\(backend): \(seen)")
+        await #expect(throws: EventBusError.self) {
+            try await bus.subscribe(toTopics: ["r"], durableName: "x", resumingAfter: ResumePoint(bytes: [1, 2, 3]), r)
+        }
+        let other = try backend.make(config { $0.deliveryGuarantee = .exactlyOnce })
+        await #expect(throws: EventBusError.self, "a point of another bus (incarnation)") {
+            try await other.subscribe(toTopics: ["r"], durableName: "effects", resumingAfter: point, r)
+        }
+        #expect(await closed(other))
+        #expect(await closed(bus))
     }
 
     @Test("a bufferSize beyond the maximum, given to the initializer, is clamped: the bus works")

@@ -82,9 +82,10 @@ enum {
 /* Held by a creator on its temporary file (/dev/shm/.ringbus-tmp.<bus>.<pid>.<random>) from just after
  * creating it until it is renamed into place or removed: cleanup removes only unlocked temporaries. */
 #define RBUS_LOCK_CREATOR (RBUS_LOCK_BASE - 2)
-#define RBUS_MIN_CAPACITY ((uint64_t)4096)
-#define RBUS_MAX_CAPACITY ((uint64_t)1 << 32)
-#define RBUS_MIN_EVENT_SIZE 64u
+/* Ring and event size limits, as typed constants (Swift imports them; cast macros it does not). */
+static const uint64_t RBUS_MIN_CAPACITY = 4096;
+static const uint64_t RBUS_MAX_CAPACITY = (uint64_t)1 << 32;
+static const uint32_t RBUS_MIN_EVENT_SIZE = 64;
 
 /* Record types. */
 enum { RBUS_REC_EVENT = 1, RBUS_REC_PADDING = 2 };

@@ -1,5 +1,5 @@
-// EventBus.swift: the one protocol every backend fronts (in-process now; shared memory and a
-// distributed engine later), and the handler protocol of the original design.
+// EventBus.swift: the one protocol every backend fronts (in-process, shared memory, and a distributed
+// engine later), and the handler protocol of the original design.
 
 /// Handles events delivered by a subscription. A subscription runs its handler serially, in publish
 /// order: `handle` never runs concurrently with itself for one subscription.
@@ -53,6 +53,26 @@ public protocol EventBus: Sendable {
     /// published afterwards is missed.
     func subscribe(to topics: [String]) async throws -> EventStream
 
+    /// Subscribes `handler` to `topics` under a durable name. On a backend that keeps a durable
+    /// subscription's place (the shared-memory bus), a process that subscribes with the name again
+    /// resumes there; one process at a time may use a name. On one that keeps nothing across its
+    /// process (the in-process bus), the name only labels the subscription.
+    @discardableResult
+    func subscribe(toTopics topics: [String], durableName: String, _ handler: any EventHandler) async throws
+        -> Subscription
+
+    /// Subscribes `handler` under a durable name, delivering only events after those `point` covers
+    /// (a point taken with ``currentResumePoint()`` in a handler and stored with its effects).
+    /// - Throws: ``EventBusError/subscribeError(_:)`` for a point of another backend or another
+    ///   incarnation of the bus.
+    @discardableResult
+    func subscribe(toTopics topics: [String], durableName: String, resumingAfter point: ResumePoint,
+                   _ handler: any EventHandler) async throws -> Subscription
+
+    /// Called from a handler of this bus: the resume point that covers the event being handled and
+    /// every event before it in its subscription; `nil` outside a handler of this bus.
+    func currentResumePoint() -> ResumePoint?
+
     /// Counters of the bus.
     func stats() async -> EventBusStats
 
@@ -65,6 +85,25 @@ public protocol EventBus: Sendable {
 }
 
 extension EventBus {
+    /// A backend that keeps nothing across its process: the durable name only labels the subscription.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, _ handler: any EventHandler) async throws
+        -> Subscription
+    {
+        try await subscribe(toTopics: topics, handler)
+    }
+
+    /// A backend without resume points refuses them.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, resumingAfter point: ResumePoint,
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        throw EventBusError.subscribeError("this bus cannot resume a subscription from a resume point")
+    }
+
+    /// A backend without resume points has none.
+    public func currentResumePoint() -> ResumePoint? { nil }
+
     /// A subscription consumed as an `AsyncSequence` (variadic form).
     public func subscribe(to topics: String...) async throws -> EventStream {
         try await subscribe(to: topics)

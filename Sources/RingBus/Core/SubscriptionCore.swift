@@ -23,6 +23,9 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     /// Keeps the fields below off the object header's line, whose reference count publishers write.
     private let padHeader = CacheLinePad()
     let id: UInt64
+    /// The sequence of the event the consumer's handler is running (consumer task only: written before
+    /// the handler runs, read by the handler through its bus's `currentResumePoint()`).
+    var handlingSequence: UInt64 = 0
     /// `nil`: every topic.
     let filters: [TopicFilter]?
     let capacity: Int

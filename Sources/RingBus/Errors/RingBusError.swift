@@ -67,7 +67,8 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case .alreadyExists(let bus): "bus '\(bus)' already exists"
         case .notFound(let bus): "bus '\(bus)' does not exist"
         case .permissionDenied(let bus, let e): "permission denied for bus '\(bus)': \(e)"
-        case .noSpace(let bus, let bytes): "no space in /dev/shm for bus '\(bus)' (\(bytes) bytes)"
+        case .noSpace(let bus, let bytes):
+            bytes > 0 ? "no space in /dev/shm for bus '\(bus)' (it needs \(bytes) bytes)" : "no space in /dev/shm for bus '\(bus)'"
         case .incompatibleLayout(let bus, let why): "bus '\(bus)' is incompatible: \(why)"
         case .corrupt(let bus, let why): "bus '\(bus)' is corrupt: \(why)"
         case .busRemoved(let bus): "bus '\(bus)' was removed"

@@ -214,6 +214,7 @@ public final class InMemoryEventBus: EventBus {
                     }
                     // The first attempt inline (one async frame per event, and the event is borrowed,
                     // not copied: its reference count is shared with every other subscription).
+                    core.handlingSequence = e.identity.sequence
                     do {
                         try await handler.handle(e)
                         core.counters.delivered.incrementBySoleWriter()
@@ -247,6 +248,26 @@ public final class InMemoryEventBus: EventBus {
             s.ending.append(core.counters)
         }
         core.cancel() // counts what it discards as dropped
+    }
+
+    // MARK: Resume points
+
+    /// Inside a handler of this bus: a point covering the event being handled. Resuming from it (in
+    /// this process: an in-process bus keeps nothing across processes) delivers only later events.
+    public func currentResumePoint() -> ResumePoint? {
+        guard let me = SubscriptionContext.current, let core = state.withLock({ $0.subscriptions[me] }) else { return nil }
+        return ResumePointFrame(kind: .inMemory, incarnation: incarnation, positions: [core.handlingSequence]).point
+    }
+
+    /// Subscribes after validating that `point` is one of this bus's: every event it publishes from now
+    /// on has a later sequence than any point it gave, so none of those the point covers is delivered.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, resumingAfter point: ResumePoint,
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        let positions = try ResumePointFrame.decode(point, kind: .inMemory, incarnation: incarnation).get()
+        guard positions.count == 1 else { throw EventBusError.subscribeError("a resume point of \(positions.count) positions") }
+        return try await subscribe(toTopics: topics, handler)
     }
 
     // MARK: Delivery

@@ -128,6 +128,36 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         try startSubscription(try Self.filters(topics), durableName: durableName, start: start, handler)
     }
 
+    /// Subscribes `handler` under a durable name, resuming its place (a new name starts at the latest
+    /// event). The ``EventBus`` requirement; the form with `start:` chooses where a new name starts.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, _ handler: any EventHandler) async throws
+        -> Subscription
+    {
+        try startSubscription(try Self.filters(topics), durableName: durableName, start: .committed, handler)
+    }
+
+    /// Subscribes `handler` under a durable name from a resume point taken with ``currentResumePoint()``
+    /// in a handler of this bus (its per-stream positions): nothing the point covers is delivered again.
+    /// - Throws: ``EventBusError/subscribeError(_:)`` for a point of another backend, another incarnation of
+    ///   the bus, or another number of streams.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, resumingAfter point: ResumePoint,
+                          _ handler: any EventHandler) async throws -> Subscription
+    {
+        let positions = try ResumePointFrame.decode(point, kind: .sharedMemory, incarnation: segment.incarnation).get()
+        guard positions.count == segment.streams else {
+            throw EventBusError.subscribeError("a resume point of \(positions.count) streams for a bus of \(segment.streams)")
+        }
+        return try startSubscription(try Self.filters(topics), durableName: durableName, start: .positions(positions), handler)
+    }
+
+    /// Called from a handler of this bus: ``resumePoint()`` as an opaque ``ResumePoint`` (the bus
+    /// incarnation and the per-stream positions); `nil` outside a handler of this bus.
+    public func currentResumePoint() -> ResumePoint? {
+        resumePoint().map { ResumePointFrame(kind: .sharedMemory, incarnation: segment.incarnation, positions: $0).point }
+    }
+
     /// Subscribes `handler` to `topics` from `start`, optionally under a durable name, ending the
     /// subscription by itself after `limit` events were handled (and, gating, committed): no event
     /// after the last is read into the handler or committed.

@@ -45,16 +45,30 @@ public struct SegmentParameters: Sendable, Hashable {
         return size
     }
 
+    /// Producer streams a bus may have (the C layout's `RBUS_MAX_STREAMS`).
+    public static let streamsRange = 1...Int(RBUS_MAX_STREAMS)
+    /// Consumer slots a bus may have (`RBUS_MAX_CONSUMERS`).
+    public static let consumerSlotsRange = 1...Int(RBUS_MAX_CONSUMERS)
+    /// Ring bytes per stream: a power of two in this range (`RBUS_MIN_CAPACITY`, `RBUS_MAX_CAPACITY`).
+    public static let capacityRange = Int(RBUS_MIN_CAPACITY)...Int(RBUS_MAX_CAPACITY)
+    /// The smallest maximum event size (`RBUS_MIN_EVENT_SIZE`); the largest is capacity / 8.
+    public static let minimumMaxEventSize = Int(RBUS_MIN_EVENT_SIZE)
+
+    /// True when `capacity` is a power of two in ``capacityRange``.
+    public static func isValidCapacity(_ capacity: Int) -> Bool {
+        capacityRange.contains(capacity) && capacity & (capacity - 1) == 0
+    }
+
     static func explain(_ p: SegmentParameters) -> String {
-        if !(1...Int(RBUS_MAX_STREAMS)).contains(p.streams) { return "streams must be 1...\(RBUS_MAX_STREAMS), got \(p.streams)" }
-        if !(1...Int(RBUS_MAX_CONSUMERS)).contains(p.consumerSlots) {
-            return "consumer slots must be 1...\(RBUS_MAX_CONSUMERS), got \(p.consumerSlots)"
+        if !streamsRange.contains(p.streams) { return "streams must be \(streamsRange), got \(p.streams)" }
+        if !consumerSlotsRange.contains(p.consumerSlots) {
+            return "consumer slots must be \(consumerSlotsRange), got \(p.consumerSlots)"
         }
-        if p.capacity < 4096 || p.capacity & (p.capacity - 1) != 0 || UInt64(p.capacity) > (UInt64(1) << 32) {
+        if !isValidCapacity(p.capacity) {
             return "capacity must be a power of two from 4 KiB to 4 GiB, got \(p.capacity)"
         }
-        if p.maxEventSize < 64 || p.maxEventSize > p.capacity / 8 {
-            return "max event size must be 64...\(p.capacity / 8) (capacity / 8), got \(p.maxEventSize)"
+        if p.maxEventSize < minimumMaxEventSize || p.maxEventSize > p.capacity / 8 {
+            return "max event size must be \(minimumMaxEventSize)...\(p.capacity / 8) (capacity / 8), got \(p.maxEventSize)"
         }
         return "mode must be an octal file mode, got \(String(p.mode, radix: 8))"
     }

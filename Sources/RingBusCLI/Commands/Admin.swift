@@ -17,14 +17,15 @@ struct Create: AsyncParsableCommand {
 
     func validate() throws {
         try validateBusName(bus)
-        try checkRange("--streams", streams, 1...64, "1 to 64")
-        try checkRange("--consumers", consumers, 1...256, "1 to 256")
+        let limits = SegmentParameters.self
+        try checkRange("--streams", streams, limits.streamsRange, "1 to \(limits.streamsRange.upperBound)")
+        try checkRange("--consumers", consumers, limits.consumerSlotsRange, "1 to \(limits.consumerSlotsRange.upperBound)")
         let c = capacity.bytes
-        guard c >= 4096, c <= 1 << 32, c & (c - 1) == 0 else {
+        guard limits.isValidCapacity(c) else {
             throw ValidationError("--capacity must be a power of two from 4KiB to 4GiB, got \(capacity)")
         }
-        if let m = maxEventSize, !(64...(c / 8)).contains(m.bytes) {
-            throw ValidationError("--max-event-size must be 64 bytes to capacity / 8 (\(ByteSize(bytes: c / 8))), got \(m)")
+        if let m = maxEventSize, !(limits.minimumMaxEventSize...(c / 8)).contains(m.bytes) {
+            throw ValidationError("--max-event-size must be \(limits.minimumMaxEventSize) bytes to capacity / 8 (\(ByteSize(bytes: c / 8))), got \(m)")
         }
         guard let m = UInt32(mode, radix: 8), m <= 0o777 else { throw ValidationError("--mode must be an octal file mode such as 600 or 660") }
     }
