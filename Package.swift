@@ -7,11 +7,12 @@ let package = Package(
     name: "RingBus",
     products: [
         .library(name: "RingBus", targets: ["RingBus"]),
-        // The C shim as a product only for Benchmarks/ (the C path measured beside the Swift one); it is
-        // not an API: applications use RingBus.
+        // The C shim and the benchmark support as products only for Benchmarks/ (the C path measured
+        // beside the Swift one, pinned threads, the cache-line floor); they are not an API: applications
+        // use RingBus.
         .library(name: "CRingBus", targets: ["CRingBus"]),
+        .library(name: "RingBusBenchSupport", targets: ["RingBusBenchSupport"]),
         .executable(name: "ringbus", targets: ["RingBusCLI"]),
-        .executable(name: "RingBusTestPeer", targets: ["RingBusTestPeer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,25 +39,34 @@ let package = Package(
             ],
             path: "Sources/RingBus"
         ),
+        // Pinned threads, the one-cache-line floor, a spin hint: for benchmarks, `ringbus bench` and
+        // `demo`, and tests; never in the library a user links.
+        .target(
+            name: "RingBusBenchSupport",
+            dependencies: ["CRingBus"],
+            path: "Sources/RingBusBenchSupport"
+        ),
         .executableTarget(
             name: "RingBusCLI",
             dependencies: [
                 "RingBus",
+                "RingBusBenchSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/RingBusCLI"
         ),
-        // Scripted peer process for the multi-process tests (produce, consume, crash, corrupt).
+        // Test support, beside the tests (no product: a user's build never sees it). The scripted peer
+        // process of the multi-process tests (produce, consume, crash, corrupt); `swift test` builds it.
         .executableTarget(
             name: "RingBusTestPeer",
             dependencies: ["RingBus", "CRingBus", "PeerAllocCounter"],
-            path: "Sources/RingBusTestPeer"
+            path: "Tests/Support/RingBusTestPeer"
         ),
         // Counts heap allocations in the test peer (interposes malloc and friends; peer only).
         .target(
             name: "PeerAllocCounter",
-            path: "Sources/PeerAllocCounter"
+            path: "Tests/Support/PeerAllocCounter"
         ),
         .testTarget(
             name: "CRingBusTests",

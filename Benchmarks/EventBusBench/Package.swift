@@ -8,6 +8,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "RingBus", path: "../..")],
     targets: [
-        .executableTarget(name: "EventBusBench", dependencies: [.product(name: "RingBus", package: "RingBus")]),
+        .executableTarget(name: "EventBusBench", dependencies: [
+            .product(name: "RingBus", package: "RingBus"),
+            .product(name: "RingBusBenchSupport", package: "RingBus"),
+        ]),
     ]
 )

@@ -273,7 +273,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
     static let spinWindow = Duration.microseconds(40)
     /// At most one spinning consumer per CPU beyond the first (the publisher needs one), process-wide:
     /// fifty idle subscriptions must not spin fifty loops on two CPUs.
-    private static let maxSpinners = RingBusSystem.onlineCPUs - 1
+    private static let maxSpinners = MachineFacts.onlineCPUs - 1
     private static let spinners = Atomic<Int>(0)
     /// Subscriptions alive in the process (cores not yet deinitialized).
     private static let liveSubscriptions = Atomic<Int>(0)

@@ -8,6 +8,7 @@ import Dispatch
 import Foundation
 import Histogram
 import RingBus
+import RingBusBenchSupport
 import Synchronization
 
 struct Bench: AsyncParsableCommand {

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import RingBus
+import RingBusBenchSupport
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(

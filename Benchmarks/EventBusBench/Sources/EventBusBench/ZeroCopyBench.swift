@@ -6,6 +6,7 @@
 import Dispatch
 import Foundation
 import RingBus
+import RingBusBenchSupport
 import Synchronization
 
 let zcTopic = try! PreparedTopic("bench.events")

@@ -4,6 +4,7 @@
 import Dispatch
 import Foundation
 import RingBus
+import RingBusBenchSupport
 import Synchronization
 
 func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
