@@ -16,7 +16,6 @@
 // then reads "waiting". One of the two sees the other, so no wakeup is lost. Continuations live under a
 // second lock (`waiters`) taken only on those slow paths.
 
-internal import CRingBus
 import Synchronization
 
 final class SubscriptionCore: @unchecked Sendable { // slots: see the header for who touches which
@@ -145,8 +144,8 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
             // Ask for the next slot's lines now, so the next publish's store does not wait for them
             // behind the sequentially consistent tail store below (which drains the store buffer).
             let next = UnsafeRawPointer(slots + Int((t &+ 1) & mask))
-            rbus_prefetch_for_write(next)
-            rbus_prefetch_for_write(next + MemoryLayout<Event>.stride - 1)
+            CPUHints.prefetchForWrite(next)
+            CPUHints.prefetchForWrite(next + MemoryLayout<Event>.stride - 1)
             // Sequentially consistent: releases the slot to the consumer (its acquiring tail load) and
             // orders this store before the `consumerSleeping` load below (Dekker, with `waitForEvent`).
             tail.store(t &+ 1, ordering: .sequentiallyConsistent)
@@ -313,7 +312,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
         {
             let lookAgain = start + Self.batchWindow
             while ContinuousClock.now < lookAgain {
-                for _ in 0..<16 { rbus_cpu_relax() } // ~0.3 µs here between clock reads
+                for _ in 0..<16 { CPUHints.relax() } // ~0.3 µs here between clock reads
             }
         }
         var outcome: Bool? = nil
@@ -324,7 +323,7 @@ final class SubscriptionCore: @unchecked Sendable { // slots: see the header for
             // events.
             for _ in 0..<Self.pollsPerYield {
                 if isReadable { outcome = true; break spinning }
-                rbus_cpu_relax()
+                CPUHints.relax()
             }
             if cancelled.load(ordering: .relaxed) { outcome = false; break }
             await Task.yield()

@@ -4,7 +4,6 @@
 // '*' or '>'. A filter is a topic whose tokens may also be '*' (exactly one token) or, as the last
 // token, '>' (one or more tokens): "user.*" matches "user.login", "user.>" also "user.login.failed".
 
-internal import CRingBus
 
 /// Topic and filter validation.
 public enum Topic {
@@ -67,7 +66,7 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
         tokens = pattern.split(separator: ".", omittingEmptySubsequences: false)
         isExact = !tokens.contains { $0 == "*" || $0 == ">" }
         patternBytes = Array(pattern.utf8)
-        patternHash = patternBytes.withUnsafeBufferPointer { rbus_topic_hash($0.baseAddress, $0.count) }
+        patternHash = TopicHash.of(patternBytes)
         endsWithFullWildcard = tokens.last == ">"
         byteTokens = tokens.dropLast(endsWithFullWildcard ? 1 : 0).map { $0 == "*" ? nil : Array($0.utf8) }
     }

@@ -21,7 +21,7 @@ public final class InMemoryEventBus: EventBus {
     public let incarnation: UInt64
     private let state: LockedState<State>
 
-    private struct State {
+    private struct State: ClosableState {
         var subscriptions: [UInt64: SubscriptionCore] = [:]
         var consumers: [UInt64: Task<Void, Never>] = [:]
         var nextSubscription: UInt64 = 1
@@ -313,11 +313,7 @@ public final class InMemoryEventBus: EventBus {
     }
 
     public func close() async {
-        let wasOpen = state.withLock { s -> Bool in
-            defer { s.closed = true }
-            return !s.closed
-        }
-        guard wasOpen else { return }
+        guard state.closeOnce() else { return }
         try? await flush()
         let (cores, tasks) = state.withLock { s -> ([SubscriptionCore], [Task<Void, Never>]) in
             let r = (Array(s.subscriptions.values), Array(s.consumers.values))

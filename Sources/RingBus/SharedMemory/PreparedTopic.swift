@@ -15,7 +15,7 @@ public struct PreparedTopic: Sendable, Hashable {
         guard !b.isEmpty else { throw .invalidParameter("topic must not be empty") }
         guard b.count <= Int(RBUS_TOPIC_MAX) else { throw .topicTooLong(length: b.count) }
         bytes = b
-        hash = b.withUnsafeBufferPointer { rbus_topic_hash($0.baseAddress, $0.count) }
+        hash = TopicHash.of(b)
     }
 
     /// The topic as text.

@@ -44,7 +44,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     /// This object's publish pipeline.
     private let publisher: SharedPublisher
 
-    private struct State {
+    private struct State: ClosableState {
         var subscriptions: [UInt64: SharedSubscription] = [:]
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var closed = false
@@ -323,11 +323,7 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
     /// Drains (flush), ends every subscription, releases this object's stream and consumer slots, and
     /// stops the bus thread. The bus itself persists until ``remove(name:)``.
     public func close() async {
-        let wasOpen = state.withLock { s -> Bool in
-            defer { s.closed = true }
-            return !s.closed
-        }
-        guard wasOpen else { return }
+        guard state.closeOnce() else { return }
         try? await flush()
         publisher.close()
         let (subs, tasks) = state.withLock { s in (Array(s.subscriptions.values), Array(s.tasks)) }

@@ -42,3 +42,18 @@ final class LockedState<State>: @unchecked Sendable { // `state` is only touched
         return try body(&state.pointee)
     }
 }
+
+/// A bus's state that can be closed once.
+protocol ClosableState {
+    var closed: Bool { get set }
+}
+
+extension LockedState where State: ClosableState {
+    /// Marks the state closed; true for the one caller that closed it (later calls get false).
+    func closeOnce() -> Bool {
+        withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
+    }
+}
