@@ -116,3 +116,12 @@ public struct TopicFilter: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { pattern }
 }
+
+extension TopicFilter {
+    /// The filters of a subscription to `topics`: at least one, each valid.
+    /// - Throws: ``EventBusError/subscribeError(_:)`` for none, ``EventBusError/invalidTopic(_:)`` for an invalid one.
+    static func list(_ topics: [String]) throws(EventBusError) -> [TopicFilter] {
+        guard !topics.isEmpty else { throw .subscribeError("no topics given (use \">\" for every topic)") }
+        return try topics.map { (t) throws(EventBusError) in try TopicFilter(t) }
+    }
+}

@@ -170,23 +170,18 @@ public final class InMemoryEventBus: EventBus {
 
     @discardableResult
     public func subscribe(_ handler: any EventHandler) async throws -> Subscription {
-        let filters = try handler.topics.map { try Self.filters($0) }
+        let filters = try handler.topics.map { try TopicFilter.list($0) }
         return try register(filters, handler)
     }
 
     @discardableResult
     public func subscribe(toTopics topics: [String], _ handler: any EventHandler) async throws -> Subscription {
-        try register(try Self.filters(topics), handler)
+        try register(try TopicFilter.list(topics), handler)
     }
 
     public func subscribe(to topics: [String]) async throws -> EventStream {
-        let core = try makeCore(try Self.filters(topics))
+        let core = try makeCore(try TopicFilter.list(topics))
         return EventStream(core: core) { [weak self] in await self?.unsubscribe(core) }
-    }
-
-    private static func filters(_ topics: [String]) throws(EventBusError) -> [TopicFilter] {
-        guard !topics.isEmpty else { throw .subscribeError("no topics given (use \">\" for every topic)") }
-        return try topics.map { (t) throws(EventBusError) in try TopicFilter(t) }
     }
 
     private func makeCore(_ filters: [TopicFilter]?) throws(EventBusError) -> SubscriptionCore {
