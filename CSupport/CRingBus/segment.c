@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "include/rbus_clock.h"
@@ -108,7 +109,7 @@ uint64_t rbus_segment_size_for(const rbus_create_params *p, rbus_status *why) {
     if (p->consumers < 1 || p->consumers > RBUS_MAX_CONSUMERS) return 0;
     if (!is_pow2(p->capacity) || p->capacity < RBUS_MIN_CAPACITY || p->capacity > RBUS_MAX_CAPACITY) return 0;
     if (p->max_event_size < RBUS_MIN_EVENT_SIZE || p->max_event_size > p->capacity / 8) return 0;
-    if (p->mode & ~07777u) return 0;
+    if (p->mode & ~0777u) return 0; /* a plain file mode: no setuid, setgid or sticky bits */
     uint64_t slots = (uint64_t)p->consumers * rbus_slot_stride_for(p->streams);
     uint64_t stream_stride = RBUS_STREAM_HEADER_SIZE + p->capacity;
     if (why) *why = RBUS_OK;
@@ -173,6 +174,13 @@ rbus_status rbus_bus_validate(uint8_t *base, uint64_t size, uint32_t file_uid, r
     return RBUS_OK;
 }
 
+/* RBUS_OK when `fd` is a regular file (a bus can only be one), else RBUS_E_NOT_FILE. */
+static rbus_status regular_file(int fd, rbus_error *err) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fail_sys(err, "fstat", errno);
+    return S_ISREG(st.st_mode) ? RBUS_OK : fail(err, RBUS_E_NOT_FILE, "attach", 0);
+}
+
 /* ---- attach ------------------------------------------------------------------------------------- */
 static rbus_status map_and_validate(int fd, int writable, const char *name, rbus_bus *out, rbus_error *err) {
     struct stat st;
@@ -203,6 +211,8 @@ static rbus_status map_and_validate(int fd, int writable, const char *name, rbus
 
 static rbus_status open_errno(rbus_error *err, const char *call, int e) {
     switch (e) {
+    case EISDIR:
+    case ENXIO: return fail(err, RBUS_E_NOT_FILE, call, e);
     case ENOENT: return fail(err, RBUS_E_NOT_FOUND, call, e);
     case EACCES:
     case EPERM: return fail(err, RBUS_E_PERMISSION, call, e);
@@ -216,9 +226,11 @@ rbus_status rbus_bus_attach(const char *name, int writable, rbus_bus *out, rbus_
     if (rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "attach", 0);
     char path[128];
     snprintf(path, sizeof path, "/ringbus.%s", name);
-    int fd = shm_open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0);
+    /* O_NONBLOCK: a FIFO planted under a bus name must not hang the opener (it is refused below). */
+    int fd = shm_open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (fd < 0) return open_errno(err, "shm_open", errno);
-    rbus_status s = map_and_validate(fd, writable, name, out, err);
+    rbus_status s = regular_file(fd, err);
+    if (s == RBUS_OK) s = map_and_validate(fd, writable, name, out, err);
     if (s != RBUS_OK) close(fd);
     return s;
 }
@@ -258,14 +270,26 @@ rbus_status rbus_bus_create(const char *name, const rbus_create_params *p, rbus_
     rbus_status why;
     uint64_t total = rbus_segment_size_for(p, &why);
     if (!total) return fail(err, why, "create", 0);
+    /* The owner must read and write its bus: one it cannot open again could only be removed by hand. */
+    if ((p->mode & 0600u) != 0600u) return fail(err, RBUS_E_PARAM, "create", 0);
+
+    char final_path[160];
+    snprintf(final_path, sizeof final_path, RBUS_SHM_DIR "/ringbus.%s", name);
+    /* Cheap answers before building anything: the name is taken (concurrent creators of one name then
+     * mostly hear "exists", not a transient "no space" from each other's half-built copies), or
+     * /dev/shm cannot hold the segment (fail before filling it). The rename below stays the real test. */
+    struct stat existing;
+    if (lstat(final_path, &existing) == 0) return fail(err, RBUS_E_EXISTS, "create", EEXIST);
+    struct statvfs fs;
+    if (statvfs(RBUS_SHM_DIR, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < total)
+        return fail(err, RBUS_E_NO_SPACE, "statvfs", ENOSPC);
 
     uint64_t rnd = 0;
     if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd) rnd = (uint64_t)rbus_clock_monotonic_ns();
-    char tmp[160], final_path[160], tmp_path[176];
+    char tmp[160], tmp_path[176];
     /* Hidden temporary name: never matches the "ringbus." prefix that attach and listings use. */
     snprintf(tmp, sizeof tmp, "/.ringbus-tmp.%s.%d.%016llx", name, (int)getpid(), (unsigned long long)rnd);
     snprintf(tmp_path, sizeof tmp_path, RBUS_SHM_DIR "%s", tmp);
-    snprintf(final_path, sizeof final_path, RBUS_SHM_DIR "/ringbus.%s", name);
 
     int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, p->mode & 0777);
     if (fd < 0) return open_errno(err, "shm_open", errno);
@@ -334,9 +358,14 @@ rbus_status rbus_bus_remove(const char *name, rbus_error *err) {
     char path[128];
     snprintf(path, sizeof path, "/ringbus.%s", name);
     /* Keep the object open across the unlink, so the flag lands in the inode that was removed. */
-    int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0 && (errno == EACCES || errno == EPERM)) fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (fd < 0) return open_errno(err, "shm_open", errno);
+    rbus_status kind = regular_file(fd, err);
+    if (kind != RBUS_OK) {
+        close(fd); /* a FIFO or device under a bus name is not ours to remove as a bus */
+        return kind;
+    }
     /* Unlink first: only once the kernel has allowed and done it may attached processes be told the bus
      * is gone. Marking first let a user who may write but not unlink (a mode-666 bus in the sticky
      * /dev/shm) brick the bus for its owner (issue 11 item 3). */
@@ -372,13 +401,38 @@ rbus_status rbus_bus_remove_file(const char *name, rbus_error *err) {
     snprintf(path, sizeof path, RBUS_SHM_DIR "/ringbus.%s", name);
     struct stat st;
     if (lstat(path, &st) != 0) return open_errno(err, "lstat", errno);
-    if (!S_ISREG(st.st_mode)) return fail(err, RBUS_E_PARAM, "remove (not a regular file)", 0);
+    if (!S_ISREG(st.st_mode)) return fail(err, RBUS_E_NOT_FILE, "remove", 0);
     if (st.st_uid != geteuid()) return fail(err, RBUS_E_PERMISSION, "remove (owned by another user)", EPERM);
     if (unlink(path) != 0) return open_errno(err, "unlink", errno);
     return RBUS_OK;
 }
 
 /* ---- cleanup of half-built segments ------------------------------------------------------------ */
+/* True for ".ringbus-tmp.<bus>.<pid>.<16 hex digits>" with a valid bus name: what rbus_bus_create names
+ * its temporaries, and nothing else. */
+static int is_temporary_name(const char *file) {
+    static const char prefix[] = ".ringbus-tmp.";
+    if (!file || strncmp(file, prefix, sizeof prefix - 1) != 0 || strchr(file, '/')) return 0;
+    size_t n = strlen(file);
+    if (n > 200) return 0;
+    const char *dot_rand = strrchr(file, '.');
+    if (!dot_rand || (size_t)(file + n - dot_rand - 1) != 16) return 0;
+    for (const char *c = dot_rand + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return 0;
+    const char *dot_pid = dot_rand - 1;
+    while (dot_pid > file && *dot_pid != '.') dot_pid--;
+    if (dot_pid == dot_rand - 1 || *dot_pid != '.') return 0;
+    for (const char *c = dot_pid + 1; c < dot_rand; c++)
+        if (*c < '0' || *c > '9') return 0;
+    const char *bus = file + sizeof prefix - 1;
+    size_t bus_len = (size_t)(dot_pid - bus);
+    if (bus_len == 0 || bus_len > RBUS_NAME_MAX) return 0;
+    char name[RBUS_NAME_MAX + 1];
+    memcpy(name, bus, bus_len);
+    name[bus_len] = 0;
+    return rbus_name_validate(name) == RBUS_OK;
+}
+
 static uint64_t stat_change_ns(const struct stat *st) {
     uint64_t m = (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec;
     uint64_t c = (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec;
@@ -387,10 +441,8 @@ static uint64_t stat_change_ns(const struct stat *st) {
 
 rbus_status rbus_temp_reap(const char *file, uint64_t grace_ns, int any_owner, int dry_run, rbus_temp_state *state,
                            rbus_error *err) {
-    static const char prefix[] = ".ringbus-tmp.";
     *state = RBUS_TEMP_GONE;
-    if (!file || strncmp(file, prefix, sizeof prefix - 1) != 0 || strchr(file, '/') || strlen(file) > 200)
-        return fail(err, RBUS_E_NAME, "cleanup", 0);
+    if (!is_temporary_name(file)) return fail(err, RBUS_E_NAME, "cleanup", 0);
     char path[256];
     snprintf(path, sizeof path, RBUS_SHM_DIR "/%s", file);
     struct stat named;
@@ -427,8 +479,20 @@ rbus_status rbus_temp_reap(const char *file, uint64_t grace_ns, int any_owner, i
         *state = RBUS_TEMP_LIVE;
         return RBUS_OK;
     }
+    /* In the sticky /dev/shm only root, the file's owner or the directory's owner may unlink it: say so
+     * (a dry run too) instead of failing the whole cleanup. */
+    struct stat dir;
+    int may = geteuid() == 0 || named.st_uid == geteuid() || (stat(RBUS_SHM_DIR, &dir) == 0 && dir.st_uid == geteuid());
+    if (!may) {
+        *state = RBUS_TEMP_NOT_PERMITTED;
+        return RBUS_OK;
+    }
     *state = RBUS_TEMP_ABANDONED;
-    if (!dry_run && unlink(path) != 0 && errno != ENOENT) return fail_sys(err, "unlink", errno);
+    if (!dry_run && unlink(path) != 0) {
+        if (errno == ENOENT) *state = RBUS_TEMP_GONE;
+        else if (errno == EPERM || errno == EACCES) *state = RBUS_TEMP_NOT_PERMITTED;
+        else return fail_sys(err, "unlink", errno);
+    }
     return RBUS_OK;
 }
 

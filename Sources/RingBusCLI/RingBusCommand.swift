@@ -34,6 +34,13 @@ struct RingBusCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // Output that could not be written (a full disk, /dev/full, a closed pipe) is a failure, not
+            // a success: stdio reports it only when flushed.
+            if fflush(nil) != 0 {
+                let e = errno
+                FileHandle.standardError.write(Data("ringbus: cannot write to standard output: \(String(cString: strerror(e)))\n".utf8))
+                Foundation.exit(Exit.runtime)
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) } // --help and --version print as usual

@@ -9,7 +9,7 @@ import RingBus
 import Testing
 
 /// Runs `script` with bash (so arguments can carry bytes that are not UTF-8), `$RB` naming the binary.
-private func shell(_ script: String, environment: [String: String] = [:], timeout: TimeInterval = testDeadline) throws -> CLIRun {
+func shell(_ script: String, environment: [String: String] = [:], timeout: TimeInterval = testDeadline) throws -> CLIRun {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
     p.arguments = ["-c", script]
@@ -17,7 +17,7 @@ private func shell(_ script: String, environment: [String: String] = [:], timeou
     return try runToEnd(p, timeout: timeout, what: "bash -c '\(script)'")
 }
 
-private func exists(_ path: String) -> Bool {
+func exists(_ path: String) -> Bool {
     var st = stat()
     return lstat(path, &st) == 0
 }

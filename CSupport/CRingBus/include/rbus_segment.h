@@ -108,7 +108,7 @@ void rbus_bus_detach(rbus_bus *b);
 rbus_status rbus_bus_remove(const char *name, rbus_error *err);
 
 /* Unlinks /dev/shm/ringbus.<name> whatever it holds (a corrupt segment, one of another layout), but
- * only if it is a regular file owned by the caller's effective uid: RBUS_E_PARAM when it is not a
+ * only if it is a regular file owned by the caller's effective uid: RBUS_E_NOT_FILE when it is not a
  * regular file, RBUS_E_PERMISSION when another uid owns it, RBUS_E_NOT_FOUND when it is gone. Sets no
  * flag (nothing valid to set it in). For `ringbus rm --force` of what rbus_bus_attach refuses. */
 rbus_status rbus_bus_remove_file(const char *name, rbus_error *err);
@@ -121,10 +121,11 @@ typedef enum rbus_temp_state {
     RBUS_TEMP_NOT_FILE = 3,    /* a directory, link or other non-regular entry: never touched */
     RBUS_TEMP_OTHER_OWNER = 4, /* owned by another uid and any_owner was 0: kept */
     RBUS_TEMP_GONE = 5,        /* vanished or replaced while looking: nothing done */
+    RBUS_TEMP_NOT_PERMITTED = 6, /* abandoned, but this user may not unlink it (sticky /dev/shm): kept */
 } rbus_temp_state;
 
 /* Cleanup of half-built segments (rule: nothing a live process uses is ever removed). `file` is an
- * entry name in /dev/shm starting with ".ringbus-tmp." (RBUS_E_NAME otherwise, or if it holds '/').
+ * entry name in /dev/shm of the form ".ringbus-tmp.<bus>.<pid>.<16 hex digits>" (RBUS_E_NAME otherwise).
  * Removes it, unless dry_run, only when it is a regular file (lstat: never a directory or a link),
  * owned by the caller's effective uid (or any uid when any_owner), unchanged for at least grace_ns,
  * and no creator holds its RBUS_LOCK_CREATOR byte (tested on an fd of that very inode). */

@@ -38,6 +38,7 @@ typedef enum rbus_status {
     RBUS_E_FORKED = -19,       /* the handle was inherited across fork(); open a new one */
     RBUS_E_NO_SPACE = -20,     /* create: /dev/shm has no room for the segment */
     RBUS_E_PERMISSION = -21,   /* the segment's mode refuses this user */
+    RBUS_E_NOT_FILE = -22,     /* /dev/shm/ringbus.<name> is not a regular file (a directory, FIFO, device) */
 } rbus_status;
 
 /* Details of a failure. `call` points at a static string (never freed); `sys_errno` is 0 unless

@@ -45,6 +45,8 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
     case corrupt(bus: String, reason: String)
     /// The bus was removed while attached.
     case busRemoved(bus: String)
+    /// `/dev/shm/ringbus.<bus>` is not a regular file (a directory, a FIFO, a device): not a bus.
+    case notARegularFile(bus: String)
     /// Every stream (producers) or consumer slot is taken.
     case noFreeSlot(bus: String, what: String)
     /// A live participant holds that durable name.
@@ -72,6 +74,7 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case .incompatibleLayout(let bus, let why): "bus '\(bus)' is incompatible: \(why)"
         case .corrupt(let bus, let why): "bus '\(bus)' is corrupt: \(why)"
         case .busRemoved(let bus): "bus '\(bus)' was removed"
+        case .notARegularFile(let bus): "/dev/shm/ringbus.\(bus) is not a regular file (a directory, FIFO or device): not a bus"
         case .noFreeSlot(let bus, let what): "bus '\(bus)' has no free \(what)"
         case .durableNameInUse(let bus, let name): "durable name '\(name)' is in use on bus '\(bus)'"
         case .busy(let bus): "bus '\(bus)' registry is busy (another participant holds its lock)"
@@ -98,6 +101,7 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case RBUS_E_TOO_SMALL, RBUS_E_GEOMETRY, RBUS_E_SIZE, RBUS_E_OWNER, RBUS_E_CORRUPT:
             return .corrupt(bus: bus, reason: text)
         case RBUS_E_REMOVED: return .busRemoved(bus: bus)
+        case RBUS_E_NOT_FILE: return .notARegularFile(bus: bus)
         case RBUS_E_NO_SLOT: return .noFreeSlot(bus: bus, what: what)
         case RBUS_E_NAME_IN_USE: return .durableNameInUse(bus: bus, name: name ?? "")
         case RBUS_E_BUSY: return .busy(bus: bus)

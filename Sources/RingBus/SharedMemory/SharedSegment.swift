@@ -70,7 +70,7 @@ public struct SegmentParameters: Sendable, Hashable {
         if p.maxEventSize < minimumMaxEventSize || p.maxEventSize > p.capacity / 8 {
             return "max event size must be \(minimumMaxEventSize)...\(p.capacity / 8) (capacity / 8), got \(p.maxEventSize)"
         }
-        return "mode must be an octal file mode, got \(String(p.mode, radix: 8))"
+        return "mode must be an octal file mode the owner can read and write (600 to 777), got \(String(p.mode, radix: 8))"
     }
 }
 
@@ -212,8 +212,16 @@ extension SharedSegment {
         var err = rbus_error()
         let s = rbus_bus_remove_file(name, &err)
         if s == RBUS_OK { return }
-        if s == RBUS_E_PARAM { throw .invalidParameter("/dev/shm/ringbus.\(name) is not a regular file; not removed") }
         throw SegmentError.from(s.rawValue, err, bus: name)
+    }
+
+    /// The uid that owns the file `/dev/shm/ringbus.<name>` (not following a link), or nil when there
+    /// is none: to tell whether `removeUnusable(name:)` would be allowed before suggesting it.
+    public static func fileOwner(name: String) -> UInt32? {
+        guard rbus_name_validate(name) == RBUS_OK else { return nil }
+        var st = stat()
+        guard lstat("/dev/shm/ringbus.\(name)", &st) == 0 else { return nil }
+        return st.st_uid
     }
 
     /// A creation temporary found by ``reapAbandonedTemporaries(grace:anyOwner:dryRun:)``.
@@ -231,6 +239,11 @@ extension SharedSegment {
             case notRegularFile
             /// Owned by another user: kept.
             case otherOwner
+            /// Abandoned, but this user may not remove it (the sticky /dev/shm: root, its owner or the
+            /// directory's owner may): kept.
+            case notPermitted
+            /// Looking at it failed (the reason): kept.
+            case failed(String)
         }
         /// The entry name in /dev/shm (`.ringbus-tmp.<bus>.<pid>.<random>`).
         public var file: String
@@ -241,21 +254,25 @@ extension SharedSegment {
     /// files of this user (any user with `anyOwner`), unchanged for `grace`, whose creator no longer
     /// holds its lock. Removes those unless `dryRun`; returns every temporary seen with what was found.
     /// The corresponding C function is `rbus_temp_reap`.
-    public static func reapAbandonedTemporaries(grace: Duration, anyOwner: Bool = false, dryRun: Bool)
-        throws(SegmentError) -> [Temporary]
-    {
+    public static func reapAbandonedTemporaries(grace: Duration, anyOwner: Bool = false, dryRun: Bool) -> [Temporary] {
         var found: [Temporary] = []
         for file in shmEntries().sorted() where file.hasPrefix(".ringbus-tmp.") {
             var state = RBUS_TEMP_GONE
             var err = rbus_error()
             let s = rbus_temp_reap(file, UInt64(clamping: grace.nanoseconds), anyOwner ? 1 : 0, dryRun ? 1 : 0, &state, &err)
-            guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: file) }
+            if s == RBUS_E_NAME { continue } // not one of our temporaries' names: never touched
+            guard s == RBUS_OK else {
+                let call = err.call.map { String(cString: $0) } ?? "cleanup"
+                found.append(Temporary(file: file, state: .failed("\(SystemCallError(call: call, errno: err.sys_errno))")))
+                continue
+            }
             let mapped: Temporary.State? = switch state {
             case RBUS_TEMP_ABANDONED: .abandoned
             case RBUS_TEMP_LIVE: .live
             case RBUS_TEMP_YOUNG: .young
             case RBUS_TEMP_NOT_FILE: .notRegularFile
             case RBUS_TEMP_OTHER_OWNER: .otherOwner
+            case RBUS_TEMP_NOT_PERMITTED: .notPermitted
             default: nil
             }
             if let mapped { found.append(Temporary(file: file, state: mapped)) }

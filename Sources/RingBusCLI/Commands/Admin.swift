@@ -13,7 +13,9 @@ struct Create: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Ring bytes per stream, a power of two from 4KiB to 4GiB.") var capacity: ByteSize = ByteSize(bytes: 1 << 20)
     @Option(parsing: .unconditional, help: "Consumer slots, 1-256.") var consumers: Int = 64
     @Option(parsing: .unconditional, help: "Largest event payload, 64 bytes to capacity / 8 (default: 64KiB, or capacity / 8 if less).") var maxEventSize: ByteSize?
-    @Option(parsing: .unconditional, help: "File mode of the segment, octal.") var mode: String = "600"
+    @Option(parsing: .unconditional, help: "File mode of the segment, octal, 600 to 777 (the owner reads and writes).") var mode: String = "600"
+    @Option(parsing: .unconditional, help: "How long a durable consumer that died or left keeps its place before it is evicted and events go by without it, 0.001 to 31536000 seconds (default 10).")
+    var evictionGrace: Double = 10
 
     func validate() throws {
         try validateBusName(bus)
@@ -27,7 +29,12 @@ struct Create: AsyncParsableCommand {
         if let m = maxEventSize, !(limits.minimumMaxEventSize...(c / 8)).contains(m.bytes) {
             throw ValidationError("--max-event-size must be \(limits.minimumMaxEventSize) bytes to capacity / 8 (\(ByteSize(bytes: c / 8))), got \(m)")
         }
-        guard let m = UInt32(mode, radix: 8), m <= 0o777 else { throw ValidationError("--mode must be an octal file mode such as 600 or 660") }
+        // The owner must be able to open its bus again (a mode without 6 for the owner made a bus only a
+        // manual unlink could remove); no setuid, setgid or sticky bits.
+        try checkRange("--eviction-grace", evictionGrace, 0.001...31_536_000, "0.001 to 31536000 seconds")
+        guard let m = UInt32(mode, radix: 8), m <= 0o777, m & 0o600 == 0o600 else {
+            throw ValidationError("--mode must be an octal file mode the owner can read and write, 600 to 777 (such as 600, 660 or 666), got \(mode)")
+        }
     }
 
     func run() async throws {
@@ -38,8 +45,9 @@ struct Create: AsyncParsableCommand {
             p.consumerSlots = consumers
             p.maxEventSize = maxEventSize?.bytes ?? min(64 << 10, capacity.bytes / 8)
             p.mode = UInt32(mode, radix: 8)!
+            p.evictionGrace = .nanoseconds(Int64(evictionGrace * 1e9))
             let segment = try SharedSegment.create(name: bus, parameters: p)
-            print("created bus '\(bus)': \(streams) streams of \(capacity), \(consumers) consumer slots, events up to \(ByteSize(bytes: segment.maxEventSize)), \(segment.size) bytes in /dev/shm")
+            print("created bus '\(bus)': \(streams) stream\(streams == 1 ? "" : "s") of \(capacity), \(consumers) consumer slot\(consumers == 1 ? "" : "s"), events up to \(ByteSize(bytes: segment.maxEventSize)), \(segment.size) bytes in /dev/shm, eviction grace \(evictionGrace) s")
         }
     }
 }
@@ -53,8 +61,11 @@ struct List: AsyncParsableCommand {
         var rows: [JSONValue] = []
         var lines: [String] = []
         for name in SharedSegment.list() {
-            guard let s = try? BusSnapshot.take(bus: name) else {
-                if !json { lines.append("\(name)  (cannot be read)") }
+            let s: BusSnapshot
+            do { s = try BusSnapshot.take(bus: name) } catch {
+                let why = (error as? SegmentError)?.description ?? "\(error)"
+                rows.append(["name": .string(name), "error": .string(why)])
+                lines.append("\(name)  (cannot be read: \(why))")
                 continue
             }
             let producers = s.streams.filter(\.alive).count
@@ -63,7 +74,7 @@ struct List: AsyncParsableCommand {
                          "consumers": .int(Int64(consumers))])
             lines.append("\(name)  \(ByteSize(bytes: Int(s.sizeBytes)))  producers \(producers)  consumers \(consumers)")
         }
-        if json { writeLine(jsonLine(.array(rows))) } else if lines.isEmpty { print("no buses") } else { lines.forEach { print($0) } }
+        if json { try writeOutput(jsonLine(.array(rows))) } else if lines.isEmpty { print("no buses") } else { lines.forEach { print($0) } }
     }
 }
 
@@ -84,7 +95,7 @@ struct Remove: AsyncParsableCommand {
             } catch let e as SegmentError where e.unusableReason != nil {
                 // Not a bus this build can attach (corrupt, another layout, left flagged as removed):
                 // nobody can be using it through RingBus, so --force removes the file itself.
-                guard force else { throw failure("\(e.description); `ringbus rm --force \(bus)` removes the file") }
+                guard force else { throw failure("\(e.description)\(forceHint(bus))") }
                 try SharedSegment.removeUnusable(name: bus)
                 print("removed /dev/shm/ringbus.\(bus) (\(e.unusableReason!))")
                 return
@@ -97,6 +108,12 @@ struct Remove: AsyncParsableCommand {
             print("removed bus '\(bus)'\(live > 0 ? " (\(live) live participants will see it as removed)" : "")")
         }
     }
+}
+
+/// "; `ringbus rm --force BUS` removes the file" when the caller owns /dev/shm/ringbus.BUS (so that
+/// command would work), else "" (another user's file: only its owner can remove it).
+func forceHint(_ bus: String) -> String {
+    SharedSegment.fileOwner(name: bus) == geteuid() ? "; `ringbus rm --force \(bus)` removes the file" : " (another user's file)"
 }
 
 extension SegmentError {
@@ -138,7 +155,7 @@ struct Consumers: AsyncParsableCommand {
             }
             let s = try BusSnapshot.take(bus: bus)
             if json {
-                writeLine(jsonLine(.array(s.consumers.map(consumerJSON))))
+                try writeOutput(jsonLine(.array(s.consumers.map(consumerJSON))))
             } else if s.consumers.isEmpty {
                 print("no consumers on bus '\(bus)'")
             } else {
@@ -155,14 +172,12 @@ struct Cleanup: AsyncParsableCommand {
         abstract: "Free what dead processes left (anonymous consumer slots, half-built segments); list unusable segments; say what was done.")
 
     @Flag(help: "Only list what would be freed.") var dryRun = false
-    @Option(help: "Remove a half-built segment only when unchanged for this many seconds, 0-31536000 (default 60).")
+    @Option(parsing: .unconditional, help: "Remove a half-built segment only when unchanged for this many seconds, 0 to 31536000 (default 60).")
     var grace: Double = 60
     @Flag(help: "Also clean other users' buses and half-built segments (where permissions allow).") var anyOwner = false
 
     func validate() throws {
-        guard grace.isFinite, (0...31_536_000).contains(grace) else {
-            throw ValidationError("--grace must be 0...31536000 seconds, got \(grace)")
-        }
+        try checkRange("--grace", grace, 0...31_536_000, "0 to 31536000 seconds")
     }
 
     func run() async throws {
@@ -171,7 +186,7 @@ struct Cleanup: AsyncParsableCommand {
             let verb = dryRun ? "would remove" : "removed"
             // Half-built segments (/dev/shm/.ringbus-tmp.<bus>.<pid>.<random>): only regular files of this
             // user whose creator's lock is free and that are older than the grace period.
-            for t in try SharedSegment.reapAbandonedTemporaries(grace: .nanoseconds(Int64(grace * 1e9)), anyOwner: anyOwner,
+            for t in SharedSegment.reapAbandonedTemporaries(grace: .nanoseconds(Int64(grace * 1e9)), anyOwner: anyOwner,
                                                                 dryRun: dryRun) {
                 switch t.state {
                 case .abandoned:
@@ -180,7 +195,9 @@ struct Cleanup: AsyncParsableCommand {
                 case .live: print("kept /dev/shm/\(t.file): a create is in progress")
                 case .young: print("kept /dev/shm/\(t.file): changed less than \(grace) s ago (--grace)")
                 case .notRegularFile: print("skipped /dev/shm/\(t.file): not a regular file")
-                case .otherOwner: print("skipped /dev/shm/\(t.file): another user's (--any-owner removes it)")
+                case .otherOwner: print("skipped /dev/shm/\(t.file): another user's (--any-owner includes it)")
+                case .notPermitted: print("kept /dev/shm/\(t.file): its creator died, but only root or its owner may remove it")
+                case .failed(let why): print("skipped /dev/shm/\(t.file): \(why)")
                 }
             }
             let freed = dryRun ? "would free" : "freed"
@@ -190,9 +207,9 @@ struct Cleanup: AsyncParsableCommand {
                     segment = try SharedSegment.attach(name: name)
                 } catch let e as SegmentError {
                     if let why = e.unusableReason {
-                        print("unusable segment /dev/shm/ringbus.\(name) (\(why)): `ringbus rm --force \(name)` removes it")
+                        print("unusable segment /dev/shm/ringbus.\(name) (\(why))\(forceHint(name))")
                     } else {
-                        print("skipped bus '\(name)': \(e.description)")
+                        print("skipped: \(e.description)")
                     }
                     continue
                 }
@@ -206,7 +223,7 @@ struct Cleanup: AsyncParsableCommand {
                         actions += 1
                     }
                 } catch {
-                    print("skipped bus '\(name)': \(error)")
+                    print("skipped: \((error as? SegmentError)?.description ?? "\(error)")")
                 }
                 for c in segment.snapshot().consumers where !c.alive && c.durableName != nil {
                     print("kept durable consumer '\(c.durableName!)' of bus '\(name)' (\(stateName(c.state))): `ringbus consumers \(name) rm \(c.durableName!)` forgets it")

@@ -123,7 +123,7 @@ struct Bench: AsyncParsableCommand {
         let elapsed = mode == "pingpong" ? producerSecs : max(secs, 1e-9)
         let rates = Rates(delivered: Double(deliveries) / elapsed, published: Double(eventCount) / max(producerSecs, 1e-9),
                           received: deliveries, lost: mode == "pingpong" ? 0 : dropped)
-        output(rates, latencies: latencies, paced: paced, floor: floor)
+        try output(rates, latencies: latencies, paced: paced, floor: floor)
     }
 
     /// What a run measured, for ``output(_:latencies:paced:floor:)``.
@@ -256,7 +256,7 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Output
 
-    private func output(_ rates: Rates, latencies: Histogram<UInt64>?, paced: JSONValue?, floor: Double?) {
+    private func output(_ rates: Rates, latencies: Histogram<UInt64>?, paced: JSONValue?, floor: Double?) throws {
         let eventsPerSec = rates.delivered
         let mbPerSec = eventsPerSec * Double(size.bytes) / 1e6
         let lat: JSONValue = paced ?? latencies.map { h in
@@ -265,7 +265,7 @@ struct Bench: AsyncParsableCommand {
              "max": .int(Int64(h.max))]
         } ?? .null
         if json {
-            writeLine(jsonLine(["mode": .string(mode), "events": .int(Int64(eventCount)), "size": .int(Int64(size.bytes)),
+            try writeOutput(jsonLine(["mode": .string(mode), "events": .int(Int64(eventCount)), "size": .int(Int64(size.bytes)),
                                 "consumers": .int(Int64(consumerCount)), "wait": .string(effectiveWait), "api": .string(api),
                                 "guarantee": .string(guarantee), "events_per_sec": .double(eventsPerSec.rounded()),
                                 "delivered_per_sec": .double(rates.delivered.rounded()),

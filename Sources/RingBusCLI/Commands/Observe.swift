@@ -22,7 +22,7 @@ struct Stat: AsyncParsableCommand {
         try await reporting {
             var s = try BusSnapshot.take(bus: bus)
             guard let interval = watch else {
-                if json { writeLine(jsonLine(Self.json(s))) } else { print(Self.human(s)) }
+                if json { try writeOutput(jsonLine(Self.json(s))) } else { print(Self.human(s)) }
                 return
             }
             writeLine("published        delivered        dropped   lag        producers consumers")
@@ -78,7 +78,7 @@ struct Pub: AsyncParsableCommand {
     @Argument(help: "The payload: one JSON document, or - for one per line of standard input.") var payload: String = "null"
     @Option(parsing: .unconditional, help: "Publish the payload this many times, 1 to 1000000000000.") var count: Int = 1
     @Option(parsing: .unconditional, help: "At most this many events per second, 0.001 to 1000000000.") var rate: Double?
-    @Option(help: "An idempotency key: a repeat within the dedupe window is not committed again.") var key: String?
+    @Option(help: "An idempotency key, 1 to 1024 bytes: a repeat within the dedupe window is not committed again (with -, one key for every line).") var key: String?
 
     func validate() throws {
         try validateBusName(bus)
@@ -86,6 +86,9 @@ struct Pub: AsyncParsableCommand {
         try checkRange("--count", count, 1...1_000_000_000_000, "1 to 1000000000000")
         // Bounded so 1e9 / rate nanoseconds (1 ns to 1000 s) converts to Int64 and a Duration exactly.
         try checkRange("--rate", rate, 0.001...1e9, "0.001 to 1000000000 events per second")
+        if let key, !(1...EventRecord.maxKeyLength).contains(key.utf8.count) {
+            throw ValidationError("--key must be 1 to \(EventRecord.maxKeyLength) bytes, got \(key.utf8.count)")
+        }
         if payload != "-" { _ = try Self.parse(payload, line: nil) }
     }
 
@@ -117,15 +120,23 @@ struct Pub: AsyncParsableCommand {
                 try await shm.publish(Event(topic: topic, payload: value, idempotencyKey: key))
                 published += 1
             }
+            // A line longer than this cannot become an event of this bus, however much whitespace its
+            // JSON sheds: refused without reading (or parsing) the rest of it.
+            let lineLimit = max(1 << 20, 8 * shm.segment.maxEventSize)
             do {
                 if payload == "-" {
-                    var lines = StandardInputLines()
+                    var lines = StandardInputLines(limit: lineLimit)
                     var lineNumber = 0
                     while let line = lines.next() {
                         lineNumber += 1
+                        guard let line else {
+                            throw PubStop(message: "line \(lineNumber) is longer than \(lineLimit) bytes: no event of bus '\(bus)' (largest payload \(shm.segment.maxEventSize) bytes) can hold it", status: Exit.runtime)
+                        }
                         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                         let value: JSONValue
-                        do { value = try Self.parse(bytes: line, line: lineNumber) } catch { throw usageFailure("\(error)") }
+                        do { value = try Self.parse(bytes: line, line: lineNumber) } catch {
+                            throw PubStop(message: "\(error)", status: Exit.usage)
+                        }
                         for _ in 0..<count { try await send(value) }
                     }
                 } else {
@@ -133,44 +144,78 @@ struct Pub: AsyncParsableCommand {
                     for _ in 0..<count { try await send(value) }
                 }
             } catch {
+                // One line: the failure, and what was published before it (when anything was).
+                let done = published > 0 ? " (\(await summary(shm, published: published)) before this)" : ""
                 await shm.close()
-                throw error
+                let (message, status): (String, Int32) = switch error {
+                case let stop as PubStop: (stop.message, stop.status)
+                case let e as EventBusError: (e.description, Exit.runtime)
+                case let e as SegmentError: (e.description, Exit.runtime)
+                default: ("\(error)", Exit.runtime)
+                }
+                FileHandle.standardError.write(Data("ringbus: \(message)\(done)\n".utf8))
+                throw ExitCode(status)
             }
-            let skipped = await shm.stats().duplicatesSkipped
+            FileHandle.standardError.write(Data((await summary(shm, published: published) + "\n").utf8))
             await shm.close()
-            let committed = published - Int(skipped)
-            var summary = "published \(committed) event\(committed == 1 ? "" : "s") to \(bus) \(topic)"
-            if let key, skipped > 0 {
-                summary = "\(committed) committed, \(skipped) \(skipped == 1 ? "was a duplicate" : "were duplicates") of key \(key) (not committed again), to \(bus) \(topic)"
-            }
-            FileHandle.standardError.write(Data((summary + "\n").utf8))
         }
+    }
+
+    /// What was committed (and what was a duplicate of the key).
+    private func summary(_ shm: SharedMemoryEventBus, published: Int) async -> String {
+        let skipped = Int(await shm.stats().duplicatesSkipped)
+        let committed = published - skipped
+        if let key, skipped > 0 {
+            return "\(committed) committed, \(skipped) \(skipped == 1 ? "was a duplicate" : "were duplicates") of key \(key) (not committed again), to \(bus) \(topic)"
+        }
+        return "published \(committed) event\(committed == 1 ? "" : "s") to \(bus) \(topic)"
     }
 }
 
+/// Why `pub` stops reading its input, and its exit status.
+private struct PubStop: Error {
+    let message: String
+    let status: Int32
+}
+
 /// Standard input as lines of raw bytes (no newline), so that invalid UTF-8 is seen, not repaired.
+/// Linear in the input: each byte is scanned for a newline once, and a line longer than `limit` is
+/// reported (as `.some(nil)`) without reading the rest of it.
 struct StandardInputLines {
+    private let limit: Int
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Bytes from `start` already known to hold no newline.
+    private var scanned = 0
     private var eof = false
 
-    mutating func next() -> [UInt8]? {
+    init(limit: Int) { self.limit = limit }
+
+    /// The next line; `nil` at the end of input; `.some(nil)` for a line longer than `limit`.
+    mutating func next() -> [UInt8]?? {
         while true {
-            if let nl = buffer[start...].firstIndex(of: 10) {
-                defer { start = nl + 1 }
-                return Array(buffer[start..<nl])
+            if let nl = buffer[(start + scanned)...].firstIndex(of: 10) {
+                defer { start = nl + 1; scanned = 0 }
+                return nl - start > limit ? .some(nil) : Array(buffer[start..<nl])
             }
+            scanned = buffer.count - start
+            if scanned > limit { return .some(nil) }
             if eof {
                 guard start < buffer.count else { return nil }
-                defer { start = buffer.count }
+                defer { start = buffer.count; scanned = 0 }
                 return Array(buffer[start...])
             }
-            buffer.removeFirst(start)
-            start = 0
-            var chunk = [UInt8](repeating: 0, count: 64 << 10)
-            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            let before = buffer.count
+            buffer.reserveCapacity(before + (64 << 10))
+            buffer.append(contentsOf: repeatElement(0, count: 64 << 10))
+            let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress! + before, 64 << 10) }
+            buffer.removeLast(64 << 10 - max(0, n))
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { eof = true } else { buffer.append(contentsOf: chunk[..<n]) }
+            if n <= 0 { eof = true }
         }
     }
 }
@@ -259,7 +304,17 @@ struct Tail: AsyncParsableCommand {
             let probeDelay = Self.testIdleProbeDelay()
             var lastSeen = 0
             var idleSince = ContinuousClock.now
+            var missedTold: UInt64 = 0
             while true {
+                // A durable name that stayed away longer than the bus's eviction grace lost what went by
+                // meanwhile: say so (once per new loss) instead of resuming silently.
+                if let durable {
+                    let missed = await shm.stats().missed
+                    if missed > missedTold {
+                        FileHandle.standardError.write(Data("ringbus: \(missed - missedTold) events went by while durable consumer '\(durable)' was away longer than the bus's eviction grace; they are lost to it\n".utf8))
+                        missedTold = missed
+                    }
+                }
                 let now = ContinuousClock.now
                 if let probeDelay { try await Task.sleep(for: probeDelay) } // tests: events arrive in the window
                 let n = seen.load(ordering: .relaxed)

@@ -59,6 +59,14 @@ func writeLine(_ line: String) -> Bool {
     return true
 }
 
+/// Writes `line` to standard output (one write(2)); a failed write is a runtime error (exit 1), not a
+/// silent success.
+func writeOutput(_ line: String) throws {
+    guard writeLine(line) else {
+        throw failure("cannot write to standard output: \(String(cString: strerror(errno)))")
+    }
+}
+
 /// A byte count written as a number with an optional suffix: B, KiB, MiB, GiB (powers of 1024) or
 /// K, M, G, KB, MB, GB (also powers of 1024, as `ls -h` reads them).
 struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
@@ -92,7 +100,7 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
         for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
             return "\(bytes >> shift)\(unit)"
         }
-        return "\(bytes)"
+        return bytes == 1 ? "1 byte" : "\(bytes) bytes"
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
