@@ -81,6 +81,8 @@ uint32_t rbus_bus_spinners(const rbus_bus *b) {
  * producer (which is busy, not waiting). On 2 vCPUs that is one spinner. */
 static int may_spin(const rbus_bus *b) { return rbus_bus_spinners(b) + 1 < b->online_cpus; }
 
+int rbus_bus_may_spin(const rbus_bus *b) { return may_spin(b); }
+
 int rbus_consumer_spin_begin(rbus_consumer *c, int always) {
     if (!always && !may_spin(c->bus)) return 0;
     atomic_store_explicit(RBUS_A32(&c->meta->spinning), 1, memory_order_relaxed); /* read by may_spin only */

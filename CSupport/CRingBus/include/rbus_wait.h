@@ -117,6 +117,9 @@ uint32_t rbus_bus_spinners(const rbus_bus *b);
  * consumer's slot spinning when that holds (or always, with `always`: an explicit spin strategy), else
  * 0; rbus_consumer_spin_end clears the mark. Consumer's own thread only. */
 int rbus_consumer_spin_begin(rbus_consumer *c, int always);
+/* The rule alone, without marking: 1 when a waiter of this bus may spin now. Reads one line per slot
+ * and stream: callers that wait often check it now and then, not at every wait. */
+int rbus_bus_may_spin(const rbus_bus *b);
 void rbus_consumer_spin_end(rbus_consumer *c);
 
 /* ---- futex(2), exposed for the benchmarks' reference ping-pong ------------------------------ */

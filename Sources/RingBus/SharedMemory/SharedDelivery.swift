@@ -92,6 +92,16 @@ extension SharedSubscription {
         }
     }
 
+    /// The bus's spinning rule, asked at most every 10 ms (asking reads a line per slot and stream;
+    /// asked at every wait it cost a fifth of the throughput of a consumer that keeps catching up).
+    private func mayAdaptivelySpin() -> Bool {
+        let now = ContinuousClock.now
+        if let (allowed, until) = spinDecision, now < until { return allowed }
+        let allowed = reader.spinRuleAllows
+        spinDecision = (allowed, now + .milliseconds(10))
+        return allowed
+    }
+
     /// Waits per the wait strategy until the subscription may have data (`true`), or it is stopping or
     /// the bus was removed (`false`). Spinning follows the bus's one rule (StreamReader.beginSpinning):
     /// `.adaptive` spins only while fewer than online CPUs - 1 participants of the bus spin.
@@ -103,7 +113,7 @@ extension SharedSubscription {
             spinning = reader.beginSpinning(always: true)
             spinUntil = nil
         case .adaptive(let spin):
-            spinning = reader.beginSpinning(always: false)
+            spinning = mayAdaptivelySpin() && reader.beginSpinning(always: true)
             spinUntil = spinning ? .now + spin : .now
         case .block:
             spinning = false

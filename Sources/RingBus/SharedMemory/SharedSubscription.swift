@@ -41,6 +41,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     /// Per stream, after resuming the place of a durable owner that died: how many more events to mark
     /// `redelivered` (task only).
     private var redeliveries: [Int]
+    /// The spinning rule's last answer and until when it is used (the delivery loop only).
+    var spinDecision: (allowed: Bool, until: ContinuousClock.Instant)?
     /// The event being handled: its stream and the position just past it (task only).
     private(set) var inHandler: (stream: Int, nextPosition: UInt64)?
 

@@ -262,6 +262,11 @@ public final class StreamReader {
     /// with ``endSpinning()``. The corresponding C function is `rbus_consumer_spin_begin`.
     public func beginSpinning(always: Bool) -> Bool { rbus_consumer_spin_begin(c, always ? 1 : 0) != 0 }
 
+    /// The bus's spinning rule alone (no mark): whether a waiter may spin now. It reads a line per
+    /// slot and stream, so a caller that waits often asks now and then, not at every wait.
+    /// The corresponding C function is `rbus_bus_may_spin`.
+    public var spinRuleAllows: Bool { rbus_bus_may_spin(segment.bus) != 0 }
+
     /// Clears the spinning mark. The corresponding C function is `rbus_consumer_spin_end`.
     public func endSpinning() { rbus_consumer_spin_end(c) }
 
