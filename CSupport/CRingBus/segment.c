@@ -222,13 +222,26 @@ static rbus_status open_errno(rbus_error *err, const char *call, int e) {
     }
 }
 
+/* After shm_open("/ringbus.<name>") failed with `e`: RBUS_E_NOT_FILE when something that is not a
+ * regular file has that name (a directory gives EINVAL or EISDIR, a link ELOOP under O_NOFOLLOW), so
+ * the answer names what is there instead of the errno; else the errno's status. */
+static rbus_status open_failure(const char *name, int e, rbus_error *err) {
+    if (e != ENOENT && e != EACCES && e != EPERM) {
+        char path[160];
+        struct stat st;
+        snprintf(path, sizeof path, RBUS_SHM_DIR "/ringbus.%s", name);
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) return fail(err, RBUS_E_NOT_FILE, "shm_open", e);
+    }
+    return open_errno(err, "shm_open", e);
+}
+
 rbus_status rbus_bus_attach(const char *name, int writable, rbus_bus *out, rbus_error *err) {
     if (rbus_name_validate(name) != RBUS_OK) return fail(err, RBUS_E_NAME, "attach", 0);
     char path[128];
     snprintf(path, sizeof path, "/ringbus.%s", name);
     /* O_NONBLOCK: a FIFO planted under a bus name must not hang the opener (it is refused below). */
     int fd = shm_open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
-    if (fd < 0) return open_errno(err, "shm_open", errno);
+    if (fd < 0) return open_failure(name, errno, err);
     rbus_status s = regular_file(fd, err);
     if (s == RBUS_OK) s = map_and_validate(fd, writable, name, out, err);
     if (s != RBUS_OK) close(fd);
@@ -360,7 +373,7 @@ rbus_status rbus_bus_remove(const char *name, rbus_error *err) {
     /* Keep the object open across the unlink, so the flag lands in the inode that was removed. */
     int fd = shm_open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) fd = shm_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
-    if (fd < 0) return open_errno(err, "shm_open", errno);
+    if (fd < 0) return open_failure(name, errno, err);
     rbus_status kind = regular_file(fd, err);
     if (kind != RBUS_OK) {
         close(fd); /* a FIFO or device under a bus name is not ours to remove as a bus */

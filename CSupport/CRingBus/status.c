@@ -28,7 +28,7 @@ const char *rbus_status_describe(int32_t status) {
     case RBUS_E_FORKED: return "handle inherited across fork(); open the bus again in the child";
     case RBUS_E_NO_SPACE: return "no space left in /dev/shm";
     case RBUS_E_PERMISSION: return "permission denied";
-    case RBUS_E_NOT_FILE: return "not a regular file (a directory, FIFO or device): not a bus";
+    case RBUS_E_NOT_FILE: return "not a regular file (a directory, link, FIFO or device): not a bus";
     }
     return "unknown status";
 }

@@ -23,7 +23,7 @@ struct RingBusCommand: AsyncParsableCommand {
             guard let arg = CommandLine.unsafeArgv[i] else { continue }
             let bytes = UnsafeRawBufferPointer(start: arg, count: strlen(arg))
             if let at = UTF8Validation.firstInvalidOffset(in: bytes) {
-                FileHandle.standardError.write(Data("ringbus: argument \(i) is not valid UTF-8 (byte offset \(at))\n".utf8))
+                writeError("ringbus: argument \(i) is not valid UTF-8 (byte offset \(at))\n")
                 Foundation.exit(ExitCode.validationFailure.rawValue)
             }
         }
@@ -38,16 +38,23 @@ struct RingBusCommand: AsyncParsableCommand {
             // a success: stdio reports it only when flushed.
             if fflush(nil) != 0 {
                 let e = errno
-                FileHandle.standardError.write(Data("ringbus: cannot write to standard output: \(String(cString: strerror(e)))\n".utf8))
+                writeError("ringbus: cannot write to standard output: \(String(cString: strerror(e)))\n")
                 Foundation.exit(Exit.runtime)
             }
         } catch {
             let code = exitCode(for: error)
-            if code == .success { exit(withError: error) } // --help and --version print as usual
+            if code == .success { // --help and --version: their text to standard output, checked
+                let e = writeLineErrno(fullMessage(for: error).trimmingCharacters(in: .newlines))
+                if e != 0 {
+                    writeError("ringbus: cannot write to standard output: \(String(cString: strerror(e)))\n")
+                    Foundation.exit(Exit.runtime)
+                }
+                Foundation.exit(0)
+            }
             let message = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
             if !message.isEmpty {
                 let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-                FileHandle.standardError.write(Data("ringbus: \(text.split(separator: "\n").first ?? "")\n".utf8))
+                writeError("ringbus: \(text.split(separator: "\n").first ?? "")\n")
             }
             Foundation.exit(code.rawValue)
         }

@@ -115,4 +115,52 @@ struct CLIHardeningTests {
             #expect(r.status == 1 && r.stderr.contains("cannot write to standard output"), "\(cmd): \(r.status) \(r.stderr)")
         }
     }
+
+    @Test("an unwritable standard error loses the text, never the exit status (it trapped with 132)")
+    func unwritableStandardError() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name]).status == 0)
+        for (cmd, status) in [("pub \(bus.name) t 1", Int32(0)), ("stat no-such-bus-\(getpid())", 1), ("bogus", 64),
+                              ("create \(bus.name)", 1)] {
+            #expect(try shell("$RB \(cmd) 2>/dev/full").status == status, "\(cmd)")
+            #expect(try shell("$RB \(cmd) 2>&-").status == status, "\(cmd) with standard error closed")
+        }
+    }
+
+    @Test("unwritable output: stat --watch stops, create leaves nothing, --version fails")
+    func unwritableOutputEverywhere() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name]).status == 0)
+        let watch = try shell("$RB stat \(bus.name) --watch 0.1 > /dev/full", timeout: 10)
+        #expect(watch.status == 1 && watch.stderr.contains("cannot write to standard output"), "\(watch.stderr)")
+        let other = "wo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let create = try shell("$RB create \(other) > /dev/full")
+        #expect(create.status == 1 && !exists("/dev/shm/ringbus.\(other)"), "a failed create left its bus")
+        #expect(try shell("$RB --version > /dev/full").status == 1)
+    }
+
+    @Test("pub - names the line whose event is too large for the bus")
+    func tooLargeLineNamed() throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "4KiB"]).status == 0)
+        let big = "\"" + String(repeating: "x", count: 600) + "\""
+        let r = try ringbus(["pub", bus.name, "t", "-"], input: "1\n\(big)\n3\n")
+        #expect(r.status == 1 && r.stderr.hasPrefix("ringbus: line 2: ") && r.stderr.contains("published 1 event"), "\(r.stderr)")
+    }
+
+    @Test("a directory or a symbolic link under a bus name is named as not a bus, by every command")
+    func directoriesAndLinks() throws {
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let dir = "dir-\(tag)", link = "lnk-\(tag)"
+        #expect(mkdir("/dev/shm/ringbus.\(dir)", 0o755) == 0)
+        #expect(symlink("/dev/zero", "/dev/shm/ringbus.\(link)") == 0)
+        defer { rmdir("/dev/shm/ringbus.\(dir)"); unlink("/dev/shm/ringbus.\(link)") }
+        for name in [dir, link] {
+            for args in [["pub", name, "t", "1"], ["tail", name, "--count", "1"], ["stat", name], ["rm", name]] {
+                let r = try ringbus(args, timeout: 20)
+                #expect(r.status == 1 && r.stderr.contains("not a regular file"), "\(args): \(r.stderr)")
+            }
+        }
+        #expect(exists("/dev/shm/ringbus.\(dir)") && exists("/dev/shm/ringbus.\(link)") && exists("/dev/zero"))
+    }
 }

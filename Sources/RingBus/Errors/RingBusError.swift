@@ -45,7 +45,7 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
     case corrupt(bus: String, reason: String)
     /// The bus was removed while attached.
     case busRemoved(bus: String)
-    /// `/dev/shm/ringbus.<bus>` is not a regular file (a directory, a FIFO, a device): not a bus.
+    /// `/dev/shm/ringbus.<bus>` is not a regular file (a directory, a link, a FIFO, a device): not a bus.
     case notARegularFile(bus: String)
     /// Every stream (producers) or consumer slot is taken.
     case noFreeSlot(bus: String, what: String)
@@ -74,7 +74,7 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case .incompatibleLayout(let bus, let why): "bus '\(bus)' is incompatible: \(why)"
         case .corrupt(let bus, let why): "bus '\(bus)' is corrupt: \(why)"
         case .busRemoved(let bus): "bus '\(bus)' was removed"
-        case .notARegularFile(let bus): "/dev/shm/ringbus.\(bus) is not a regular file (a directory, FIFO or device): not a bus"
+        case .notARegularFile(let bus): "/dev/shm/ringbus.\(bus) is not a regular file (a directory, link, FIFO or device): not a bus"
         case .noFreeSlot(let bus, let what): "bus '\(bus)' has no free \(what)"
         case .durableNameInUse(let bus, let name): "durable name '\(name)' is in use on bus '\(bus)'"
         case .busy(let bus): "bus '\(bus)' registry is busy (another participant holds its lock)"

@@ -47,7 +47,14 @@ struct Create: AsyncParsableCommand {
             p.mode = UInt32(mode, radix: 8)!
             p.evictionGrace = .nanoseconds(Int64(evictionGrace * 1e9))
             let segment = try SharedSegment.create(name: bus, parameters: p)
-            print("created bus '\(bus)': \(streams) stream\(streams == 1 ? "" : "s") of \(capacity), \(consumers) consumer slot\(consumers == 1 ? "" : "s"), events up to \(ByteSize(bytes: segment.maxEventSize)), \(segment.size) bytes in /dev/shm, eviction grace \(evictionGrace) s")
+            // The confirmation is part of the command: a create that cannot say it succeeded removes
+            // the bus and fails, so a failed create never leaves a file in /dev/shm.
+            do {
+                try writeOutput("created bus '\(bus)': \(streams) stream\(streams == 1 ? "" : "s") of \(capacity), \(consumers) consumer slot\(consumers == 1 ? "" : "s"), events up to \(ByteSize(bytes: segment.maxEventSize)), \(segment.size) bytes in /dev/shm, eviction grace \(evictionGrace) s")
+            } catch {
+                try? SharedSegment.remove(name: bus)
+                throw error
+            }
         }
     }
 }

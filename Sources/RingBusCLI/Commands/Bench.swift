@@ -368,8 +368,8 @@ final class Progress: @unchecked Sendable {
         let percent = min(100, done * 100 / total)
         guard shown.exchange(percent, ordering: .relaxed) != percent else { return }
         let bar = String(repeating: "#", count: percent / 4) + String(repeating: " ", count: 25 - percent / 4)
-        FileHandle.standardError.write(Data("\r[\(bar)] \(percent)%".utf8))
+        writeError("\r[\(bar)] \(percent)%")
     }
 
-    func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+    func finish() { if enabled { writeError("\r\u{1B}[K") } }
 }

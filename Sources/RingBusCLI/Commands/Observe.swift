@@ -25,12 +25,12 @@ struct Stat: AsyncParsableCommand {
                 if json { try writeOutput(jsonLine(Self.json(s))) } else { print(Self.human(s)) }
                 return
             }
-            writeLine("published        delivered        dropped   lag        producers consumers")
+            try writeOutput("published        delivered        dropped   lag        producers consumers")
             var last = s
             while true {
                 let pub = s.published, del = Self.delivered(s)
                 let dp = pub &- last.published, dd = del &- Self.delivered(last)
-                writeLine(String(format: "%-16@ %-16@ %-9llu %-10llu %-9d %-9d", "\(pub) (+\(dp))" as NSString,
+                try writeOutput(String(format: "%-16@ %-16@ %-9llu %-10llu %-9d %-9d", "\(pub) (+\(dp))" as NSString,
                                  "\(del) (+\(dd))" as NSString, Self.dropped(s), s.consumers.reduce(0) { $0 &+ $1.lag },
                                  s.streams.filter(\.alive).count, s.consumers.filter(\.alive).count))
                 last = s
@@ -123,12 +123,14 @@ struct Pub: AsyncParsableCommand {
             // A line longer than this cannot become an event of this bus, however much whitespace its
             // JSON sheds: refused without reading (or parsing) the rest of it.
             let lineLimit = max(1 << 20, 8 * shm.segment.maxEventSize)
+            var currentLine: Int? // with -, the line being published (named in a failure)
             do {
                 if payload == "-" {
                     var lines = StandardInputLines(limit: lineLimit)
                     var lineNumber = 0
                     while let line = lines.next() {
                         lineNumber += 1
+                        currentLine = lineNumber
                         guard let line else {
                             throw PubStop(message: "line \(lineNumber) is longer than \(lineLimit) bytes: no event of bus '\(bus)' (largest payload \(shm.segment.maxEventSize) bytes) can hold it", status: Exit.runtime)
                         }
@@ -149,14 +151,14 @@ struct Pub: AsyncParsableCommand {
                 await shm.close()
                 let (message, status): (String, Int32) = switch error {
                 case let stop as PubStop: (stop.message, stop.status)
-                case let e as EventBusError: (e.description, Exit.runtime)
+                case let e as EventBusError: ((currentLine.map { "line \($0): " } ?? "") + e.description, Exit.runtime)
                 case let e as SegmentError: (e.description, Exit.runtime)
                 default: ("\(error)", Exit.runtime)
                 }
-                FileHandle.standardError.write(Data("ringbus: \(message)\(done)\n".utf8))
+                writeError("ringbus: \(message)\(done)\n")
                 throw ExitCode(status)
             }
-            FileHandle.standardError.write(Data((await summary(shm, published: published) + "\n").utf8))
+            writeError(await summary(shm, published: published) + "\n")
             await shm.close()
         }
     }
@@ -311,7 +313,7 @@ struct Tail: AsyncParsableCommand {
                 if let durable {
                     let missed = await shm.stats().missed
                     if missed > missedTold {
-                        FileHandle.standardError.write(Data("ringbus: \(missed - missedTold) events went by while durable consumer '\(durable)' was away longer than the bus's eviction grace; they are lost to it\n".utf8))
+                        writeError("ringbus: \(missed - missedTold) events went by while durable consumer '\(durable)' was away longer than the bus's eviction grace; they are lost to it\n")
                         missedTold = missed
                     }
                 }

@@ -13,16 +13,28 @@ enum Exit {
     static let usage: Int32 = 64
 }
 
+/// Writes `text` to standard error with write(2). A standard error that cannot be written (a full
+/// disk, a closed descriptor) loses the text but never the exit status: FileHandle's write trapped there.
+func writeError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}
+
 /// Prints `ringbus: <message>` on standard error and returns the runtime exit status to throw.
 func failure(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("ringbus: \(message)\n".utf8))
+    writeError("ringbus: \(message)\n")
     return ExitCode(Exit.runtime)
 }
 
 /// Prints `ringbus: <message>` on standard error and returns the usage exit status (64) to throw: for
 /// bad input found after parsing (an invalid line of JSON on standard input).
 func usageFailure(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("ringbus: \(message)\n".utf8))
+    writeError("ringbus: \(message)\n")
     return ExitCode(Exit.usage)
 }
 
@@ -44,27 +56,31 @@ func reporting<T>(_ body: () async throws -> T) async throws -> T {
 /// Writes `line` and a newline to standard output in one write(2); false when the write failed (EPIPE
 /// when the reader went away).
 @discardableResult
-func writeLine(_ line: String) -> Bool {
+func writeLine(_ line: String) -> Bool { writeLineErrno(line) == 0 }
+
+/// Like ``writeLine(_:)``, returning 0 or the errno of the failed write(2), read at once.
+func writeLineErrno(_ line: String) -> Int32 {
     var bytes = Array(line.utf8)
     bytes.append(10)
     var offset = 0
     while offset < bytes.count {
         let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         if n < 0 {
-            if errno == EINTR { continue }
-            return false
+            let e = errno
+            if e == EINTR { continue }
+            return e
         }
+        if n == 0 { return EIO }
         offset += n
     }
-    return true
+    return 0
 }
 
 /// Writes `line` to standard output (one write(2)); a failed write is a runtime error (exit 1), not a
 /// silent success.
 func writeOutput(_ line: String) throws {
-    guard writeLine(line) else {
-        throw failure("cannot write to standard output: \(String(cString: strerror(errno)))")
-    }
+    let e = writeLineErrno(line)
+    guard e == 0 else { throw failure("cannot write to standard output: \(String(cString: strerror(e)))") }
 }
 
 /// A byte count written as a number with an optional suffix: B, KiB, MiB, GiB (powers of 1024) or
