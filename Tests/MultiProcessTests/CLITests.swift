@@ -328,9 +328,9 @@ struct CLITests {
         tail.kill9()
         tail.wait()
         let dry = try ringbus(["cleanup", "--dry-run"])
-        #expect(dry.stdout.contains("would free consumer slot") && dry.stdout.contains(bus.name))
+        #expect(dry.stdout.contains("would free consumer slot") && dry.stdout.contains(bus.name), "\(dry.stdout) \(dry.stderr)")
         let done = try ringbus(["cleanup"])
-        #expect(done.stdout.contains("freed consumer slot") && done.stdout.contains(bus.name))
+        #expect(done.stdout.contains("freed consumer slot") && done.stdout.contains(bus.name), "\(done.stdout) \(done.stderr)")
         let again = try ringbus(["cleanup", "--dry-run"])
         #expect(!again.stdout.contains(bus.name + "'"), "nothing left to free on this bus")
     }
