@@ -57,4 +57,13 @@ struct LayeringTests {
             }
         }
     }
+    @Test("the publish path's async functions run on the caller's executor (no hop per publish)")
+    func publishPathDoesNotHop() throws {
+        // A plain `async` function runs on the global executor: called from publish (nonisolated(nonsending)),
+        // it cost two executor switches per event from the main actor or an actor (issue 12's A/B pairs).
+        let publisher = try #require(try sources().first { $0.path == "SharedMemory/SharedPublisher.swift" })
+        let asyncFuncs = publisher.code.filter { $0.contains("func ") && $0.contains(" async") }
+        #expect(asyncFuncs.count >= 2)
+        for f in asyncFuncs { #expect(f.contains("nonisolated(nonsending)"), "hops to the global executor: \(f)") }
+    }
 }

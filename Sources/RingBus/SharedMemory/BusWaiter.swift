@@ -120,13 +120,13 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// the bus was removed or the waiter stopped (`false`). Never blocks the calling thread; a dead
     /// gating consumer holding the ring is evicted after its grace meanwhile (the thread rescans every
     /// 10 ms). `writer` must not be used until this returns.
-    public func waitForRoom(_ writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) async -> Bool {
+    public nonisolated(nonsending) func waitForRoom(_ writer: StreamWriter, topic: PreparedTopic, payloadLength: Int) async -> Bool {
         await waitForRoom(writer, upTo: writer.claimEnd(topic: topic, payloadLength: payloadLength))
     }
 
     /// Like ``waitForRoom(_:topic:payloadLength:)`` for a claim whose end (``StreamWriter/claimEnd(topic:payloadLength:)``)
     /// the caller computed already.
-    public func waitForRoom(_ writer: StreamWriter, upTo needEnd: UInt64) async -> Bool {
+    public nonisolated(nonsending) func waitForRoom(_ writer: StreamWriter, upTo needEnd: UInt64) async -> Bool {
         precondition(writer.segment === segment, "the writer belongs to another bus")
         if rbus_producer_has_room(writer.p, needEnd) != 0 { return true }
         return await register { s, c in
@@ -139,7 +139,7 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// notice: the change counter for a thread that is about to sleep or asleep (it reads the counter
     /// after W1, in rbus_bus_thread_wait), the doorbell for one that is asleep, the idle semaphore for
     /// one that had nothing to wait for.
-    private func register(_ add: (inout State, CheckedContinuation<Bool, Never>) -> Bool) async -> Bool {
+    private nonisolated(nonsending) func register(_ add: (inout State, CheckedContinuation<Bool, Never>) -> Bool) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let (accepted, wasEmpty, sleeping) = state.withLock { s -> (Bool, Bool, Bool) in
                 guard s.running, add(&s, c) else { return (false, false, false) }

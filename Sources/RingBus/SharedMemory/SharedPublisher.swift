@@ -69,7 +69,12 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
     // MARK: Publish
 
     /// Publishes `event`, suspending while gating consumers hold the ring.
-    func publish(_ event: Event) async throws -> EventIdentity {
+    ///
+    /// `nonisolated(nonsending)`, like the façade's `publish` that calls it: a plain `async` function
+    /// runs on the global executor, so every publish from the main actor, an actor or a bus thread hopped
+    /// there and back (two executor switches per event; the build before issue 12 did the synchronous
+    /// part inline). LayeringTests keeps the publish path free of such hops.
+    nonisolated(nonsending) func publish(_ event: Event) async throws -> EventIdentity {
         while true {
             switch try publishNow(event, mayWait: true) {
             case .committed(let identity):
@@ -101,7 +106,7 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
     /// The caller owns the writer and the encoded body (busy): waits for room (the bus thread rescans the
     /// gate meanwhile and evicts a dead durable consumer after its grace, G4 and G5), commits the body
     /// kept from before the wait, then hands the writer to the next queued publisher.
-    private func waitAndCommit(_ writer: StreamWriter, topic: PreparedTopic, keyHash: UInt64?, needEnd: UInt64) async throws
+    private nonisolated(nonsending) func waitAndCommit(_ writer: StreamWriter, topic: PreparedTopic, keyHash: UInt64?, needEnd: UInt64) async throws
         -> EventIdentity
     {
         let evictionsBefore = segment.evictions(stream: writer.stream)

@@ -96,8 +96,10 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     /// Creates the bus `/ringbus.<name>` and attaches it. The corresponding C function is `rbus_bus_create`.
-    /// - Throws: ``SegmentError/alreadyExists(bus:)``, ``SegmentError/invalidName(_:)``,
-    ///   ``SegmentError/invalidParameter(_:)``, ``SegmentError/noSpace(bus:bytes:)``, or a system error.
+    /// - Throws: ``SegmentError/invalidName(_:)``, ``SegmentError/invalidParameter(_:)``,
+    ///   ``SegmentError/alreadyExists(bus:)``, ``SegmentError/noSpace(bus:bytes:)`` (with the bytes the
+    ///   segment needs), ``SegmentError/permissionDenied(bus:_:)`` or ``SegmentError/system(bus:_:)``
+    ///   (Docs/API.md, "Errors, per operation").
     public static func create(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
         let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
             var p = parameters.c
@@ -115,6 +117,10 @@ public final class SharedSegment: @unchecked Sendable {
     /// Attaches an existing bus, validating its header (magic, version, layout hash, sizes, owner).
     /// The corresponding C function is `rbus_bus_attach`.
     /// - Parameter readOnly: map read-only (observers that never join the bus).
+    /// - Throws: ``SegmentError/invalidName(_:)``, ``SegmentError/notFound(bus:)``,
+    ///   ``SegmentError/notARegularFile(bus:)``, ``SegmentError/permissionDenied(bus:_:)``,
+    ///   ``SegmentError/incompatibleLayout(bus:reason:)``, ``SegmentError/corrupt(bus:reason:)``,
+    ///   ``SegmentError/busRemoved(bus:)`` or ``SegmentError/system(bus:_:)``.
     public static func attach(name: String, readOnly: Bool = false) throws(SegmentError) -> SharedSegment {
         let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
             var err = rbus_error()
@@ -135,6 +141,9 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Marks the bus removed (attached processes see ``SegmentError/busRemoved(bus:)``) and unlinks it.
     /// The corresponding C function is `rbus_bus_remove`.
+    /// - Throws: ``SegmentError/invalidName(_:)``, ``SegmentError/notFound(bus:)``,
+    ///   ``SegmentError/notARegularFile(bus:)``, ``SegmentError/permissionDenied(bus:_:)`` or
+    ///   ``SegmentError/system(bus:_:)``.
     public static func remove(name: String) throws(SegmentError) {
         var err = rbus_error()
         let s = rbus_bus_remove(name, &err)

@@ -102,6 +102,10 @@ public final class StreamReader {
     public let previousOwnerDied: Bool
 
     /// Claims a consumer slot. The corresponding C function is `rbus_consumer_open`.
+    /// - Throws: ``SegmentError/noFreeSlot(bus:what:)`` (`"consumer slot"`), ``SegmentError/durableNameInUse(bus:name:)``,
+    ///   ``SegmentError/invalidName(_:)`` (the durable name), ``SegmentError/invalidParameter(_:)`` (resume
+    ///   positions), ``SegmentError/busRemoved(bus:)``, ``SegmentError/forked(bus:)``, ``SegmentError/busy(bus:)``
+    ///   or ``SegmentError/system(bus:_:)``.
     public init(segment: SharedSegment, mode: ReaderMode, durableName: String? = nil,
                 start: StartPosition = .latest) throws(SegmentError) {
         let m = UInt32(mode == .lossy ? RBUS_MODE_LOSSY : RBUS_MODE_GATING)

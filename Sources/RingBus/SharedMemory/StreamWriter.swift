@@ -25,6 +25,10 @@ public final class StreamWriter {
 
     /// Claims a stream. With `durableName`, a restarted producer finds its own stream again.
     /// The corresponding C function is `rbus_producer_open`.
+    /// - Throws: ``SegmentError/noFreeSlot(bus:what:)`` (`"stream"`), ``SegmentError/durableNameInUse(bus:name:)``,
+    ///   ``SegmentError/invalidName(_:)`` (the durable name), ``SegmentError/busRemoved(bus:)``,
+    ///   ``SegmentError/forked(bus:)``, ``SegmentError/corrupt(bus:reason:)``, ``SegmentError/busy(bus:)``
+    ///   or ``SegmentError/system(bus:_:)``.
     public init(segment: SharedSegment, durableName: String? = nil) throws(SegmentError) {
         handle = try OwnedHandle(acquire: { (p) throws(SegmentError) in
             var err = rbus_error()
