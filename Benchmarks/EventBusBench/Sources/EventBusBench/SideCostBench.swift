@@ -5,6 +5,7 @@
 // The best of 3 runs per row. `--only side`.
 
 import Dispatch
+import Foundation
 import RingBus
 import Synchronization
 
