@@ -77,9 +77,9 @@ struct EventRecordTests {
             edit(&b)
             return recordError(b)
         }
-        #expect(corrupt { $0[0] = 2 }?.offset == 0) // version
+        #expect(corrupt { $0[0] = 3 }?.offset == 0) // version
         #expect(corrupt { $0[1] = 0x82 }?.offset == 1) // unknown flag
-        #expect(corrupt { $0[4] = 1 }?.offset == 4) // reserved
+        #expect(corrupt { $0[4] = 1 }?.offset == 4) // a content-type length without the flag
         #expect(corrupt { $0[2] = 0xFF; $0[3] = 0xFF }?.offset == 2) // key length past the end
         #expect(corrupt { $0[1] = 0 }?.offset == 2) // a key length without the flag
         #expect(corrupt { $0[16] = 0xFF }?.offset == 16) // the key is not UTF-8

@@ -255,3 +255,41 @@ struct CapturingLogHandler: LogHandler {
         sink.append((event.level, "\(event.message)", bus))
     }
 }
+
+extension SharedMemoryBusTests {
+    @Test("raw and forwarded payloads cross the ring as bytes; an invalid envelope goes to the dead-letter topic, not the handler")
+    func payloadBytesAndInvalidEnvelopes() async throws {
+        let bus = try smallBus(.atLeastOnce)
+        defer { try? SharedMemoryEventBus.remove(name: bus.name) }
+        let seen = Mutex([Event]()), letters = Mutex([Event]())
+        try await bus.subscribe(toTopics: ["data.>"], ClosureHandler { e in seen.withLock { $0.append(e) } })
+        try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
+
+        var raw = Event(topic: "data.raw", bytes: [0, 1, 2, 0xFF], contentType: "application/x-protobuf")
+        raw.headers = ["trace-id": "t-1"]
+        try await bus.publish(raw)
+        let spaced = Array(#"{ "z" : 1,  "a" : [true] }"#.utf8)
+        try await bus.publish(try Event(topic: "data.json", jsonBytes: spaced))
+        // An envelope whose payload is not JSON, written past the Event face (another process could).
+        var body = try EventRecord.body(of: Event(topic: "data.bad", payload: nil))
+        body.removeLast(4) // "null"
+        body += Array("{nul".utf8)
+        let writer = try StreamWriter(segment: bus.segment)
+        _ = try body.withUnsafeBytes { try writer.publish(topic: PreparedTopic("data.bad"), payload: $0) }
+        writer.close()
+        try await bus.publish(Event(topic: "data.after", payload: 1))
+
+        #expect(await eventually { seen.withLock { $0.count } == 3 && letters.withLock { $0.count } == 1 })
+        let got = seen.withLock { $0 }
+        #expect(got.map(\.topic) == ["data.raw", "data.json", "data.after"])
+        #expect(got[0].contentType == "application/x-protobuf" && got[0].payloadBytes == [0, 1, 2, 0xFF])
+        #expect(got[0].headers == ["trace-id": "t-1"] && got[0].payload == .null)
+        #expect(got[1].payloadBytes == spaced && got[1].payload == ["a": [true], "z": 1]) // bytes as they were sent
+        let letter = try #require(letters.withLock { $0.first })
+        #expect(letter.topic == "$dlq.data.bad")
+        #expect(letter.payload["error"]?.stringValue?.contains("payload") == true)
+        #expect(letter.payload["payload_base64"]?.stringValue != nil)
+        let s = await bus.stats()
+        #expect(s.undecodable == 1 && s.deadLettered == 1)
+    }
+}

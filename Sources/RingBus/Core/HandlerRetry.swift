@@ -1,6 +1,12 @@
 // HandlerRetry.swift: what every backend does after a handler's first attempt failed (at-least-once
 // and exactly-once): retry with backoff inside a total-time bound, then build a dead letter.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Retries `event` on `handler` after its first attempt threw `firstError`, with the policy's backoff,
 /// marking the retries `redelivered`. When the attempts or the time run out, counts a failure and hands
 /// the event and the last error to `deadLetter`, which returns whether it published the letter.
@@ -36,8 +42,14 @@ func retryFailedDelivery(_ event: Event, after firstError: any Error, to handler
 /// `nil` when `event` is itself a dead letter (a dead letter is never dead-lettered again).
 func deadLetter(for event: Event, error: any Error, prefix: String) -> Event? {
     guard !event.topic.hasPrefix(prefix + ".") else { return nil }
-    return Event(topic: prefix + "." + event.topic, payload: [
-        "topic": .string(event.topic), "payload": event.payload, "error": .string("\(error)"),
-        "identity": .string(event.identity.description),
-    ])
+    var letter: [String: JSONValue] = [
+        "topic": .string(event.topic), "error": .string("\(error)"), "identity": .string(event.identity.description),
+    ]
+    if event.isJSON {
+        letter["payload"] = event.payload
+    } else { // raw bytes, or an envelope that failed validation: the bytes as they were, never parsed
+        letter["content_type"] = .string(event.contentType ?? "")
+        letter["payload_base64"] = .string(Data(event.payloadBytes).base64EncodedString())
+    }
+    return Event(topic: prefix + "." + event.topic, payload: .object(letter))
 }

@@ -28,18 +28,31 @@ public struct EventIdentity: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(String(incarnation, radix: 16)):\(stream):\(sequence)" }
 }
 
-/// An event: a topic, a JSON payload, when it was created, and (once published) its identity.
+/// An event: a topic, a payload, when it was created, and (once published) its identity.
 ///
 /// A plain value: a bus copies an event once per subscription, and a copy shares the payload's storage
-/// (one reference-count increment for an object, array or long string), never a deep copy. Making an
-/// event allocates nothing beyond its payload. (An earlier version kept the fields in a copy-on-write
-/// class; that cost a heap allocation per event, freed on the subscriber's thread, which made the
-/// in-process bus slower, not faster.)
+/// (one reference-count increment), never a deep copy. The payload is a `JSONValue` the application
+/// built, or the bytes the event arrived as (from another process or a server), decoded only when
+/// ``payload`` is first read and then kept: forwarding or recording an event never decodes it, and a
+/// handler that does not read ``payload`` pays nothing for it. Raw payloads of other content types
+/// (protobuf, images) travel as bytes and are never treated as JSON.
+///
+/// ```swift
+/// let e = Event(topic: "user.login", payload: ["user_id": 123])                 // JSON, as the original
+/// let t = try Event(topic: "order.created", encoding: Order(id: 7, total: 12.5)) // a Codable value
+/// let r = Event(topic: "camera.frame", bytes: jpeg, contentType: "image/jpeg")   // raw bytes
+/// let order = try t.decode(Order.self)
+/// ```
+///
+/// Equality and hashing are the same on every backend: topic, timestamp, identity, key, `redelivered`,
+/// content type, origin, headers, source identity, and the payload compared as decoded JSON (so JSON that
+/// arrived with other spacing or key order equals the value it encodes), or byte for byte when it is not
+/// JSON.
 public struct Event: Sendable, Hashable {
     /// The topic, e.g. `"user.login"`.
     public var topic: String
-    /// The payload.
-    public var payload: JSONValue
+    /// The payload's storage: a value or bytes (EventPayload.swift).
+    var body: EventPayload
     /// Wall-clock creation time.
     public var timestamp: Date
     /// Assigned by the bus when the event is committed.
@@ -49,6 +62,11 @@ public struct Event: Sendable, Hashable {
     public var idempotencyKey: String?
     /// True when this delivery repeats one that may already have reached the handler (at-least-once).
     public var redelivered: Bool
+    /// The payload's content type; `nil` means JSON (`application/json`).
+    public var contentType: String?
+    /// Origin, headers and source identity, when any is set (one optional reference: nothing to
+    /// allocate or copy for the common event that has none).
+    var extras: EventExtras?
 
     /// An event stamped now (the original's `Event::new(topic, payload)`).
     public init(topic: String, payload: JSONValue, idempotencyKey: String? = nil) {
@@ -58,11 +76,55 @@ public struct Event: Sendable, Hashable {
     /// An event with every field given (a bus sets `identity` and `redelivered` itself).
     public init(topic: String, payload: JSONValue, timestamp: Date, identity: EventIdentity = .unassigned,
                 idempotencyKey: String? = nil, redelivered: Bool = false) {
+        self.init(topic: topic, body: .value(payload), timestamp: timestamp, identity: identity,
+                  idempotencyKey: idempotencyKey, redelivered: redelivered)
+    }
+
+    init(topic: String, body: EventPayload, timestamp: Date, identity: EventIdentity = .unassigned,
+         idempotencyKey: String? = nil, redelivered: Bool = false, contentType: String? = nil, extras: EventExtras? = nil) {
         self.topic = topic
-        self.payload = payload
+        self.body = body
         self.timestamp = timestamp
         self.identity = identity
         self.idempotencyKey = idempotencyKey
         self.redelivered = redelivered
+        self.contentType = contentType
+        self.extras = extras
+    }
+
+    /// The payload as JSON. For an event that arrived as bytes, the first read decodes them (they were
+    /// validated when they arrived) and later reads return the same value; `.null` when the payload is
+    /// not JSON (``contentType`` says what it is; read ``payloadBytes``). Setting it replaces the payload
+    /// with a JSON value.
+    public var payload: JSONValue {
+        get { body.json }
+        set {
+            body = .value(newValue)
+            contentType = nil
+        }
+    }
+
+    /// The payload's bytes: JSON text for a JSON payload (a value's compact encoding, object keys
+    /// sorted), or the raw bytes as given.
+    public var payloadBytes: [UInt8] { body.encoded }
+
+    /// True when the payload is JSON (``contentType`` is `nil`).
+    public var isJSON: Bool { contentType == nil }
+
+    public static func == (a: Event, b: Event) -> Bool {
+        a.topic == b.topic && a.timestamp == b.timestamp && a.identity == b.identity && a.idempotencyKey == b.idempotencyKey
+            && a.redelivered == b.redelivered && a.contentType == b.contentType && a.extras == b.extras
+            && EventPayload.same(a.body, b.body)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(topic)
+        h.combine(timestamp)
+        h.combine(identity)
+        h.combine(idempotencyKey)
+        h.combine(redelivered)
+        h.combine(contentType)
+        h.combine(extras)
+        body.hash(into: &h)
     }
 }

@@ -121,6 +121,20 @@ extension JSONValue {
     }
 }
 
+/// Checking bytes are one strict JSON document without decoding them: what a bus does with bytes that
+/// arrive from another party before it hands them on (decoding waits until someone reads `payload`).
+enum JSONValidation {
+    /// Throws the error decoding would throw, at the same byte; allocates nothing (but for a string
+    /// with escapes, which is checked the way it is decoded).
+    static func validate(_ bytes: UnsafeRawBufferPointer) throws(JSONDecodingError) {
+        var p = JSONParser(bytes: bytes, building: false)
+        p.skipWhitespace()
+        _ = try p.parseValue(depth: 0)
+        p.skipWhitespace()
+        guard p.index == bytes.count else { throw p.error("unexpected data after the value") }
+    }
+}
+
 /// Byte-level helpers of the encoder.
 enum JSONBytes {
     static let null = Array("null".utf8), `true` = Array("true".utf8), `false` = Array("false".utf8)
@@ -177,8 +191,14 @@ enum JSONBytes {
 struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     var index = 0
+    /// False: only validate (the same checks, in the same order, with the same errors), building no
+    /// values: no array, dictionary or String is made, so validating allocates nothing.
+    let building: Bool
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, building: Bool = true) {
+        self.bytes = bytes
+        self.building = building
+    }
 
     func error(_ reason: String) -> JSONDecodingError { JSONDecodingError(offset: index, reason: reason) }
 
@@ -222,7 +242,8 @@ struct JSONParser {
         if peek == UInt8(ascii: "]") { index += 1; return .array(items) }
         while true {
             skipWhitespace()
-            items.append(try parseValue(depth: depth))
+            let item = try parseValue(depth: depth)
+            if building { items.append(item) }
             skipWhitespace()
             switch peek {
             case UInt8(ascii: ","): index += 1
@@ -246,7 +267,8 @@ struct JSONParser {
             guard peek == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue(depth: depth)
+            let value = try parseValue(depth: depth)
+            if building { members[key] = value }
             skipWhitespace()
             switch peek {
             case UInt8(ascii: ","): index += 1
@@ -326,7 +348,9 @@ struct JSONParser {
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                let s = try Self.validUTF8(bytes[start..<index], at: start)
+                let chars = bytes[start..<index]
+                let s: String
+                if building { s = try Self.validUTF8(chars, at: start) } else { try Self.checkUTF8(chars, at: start); s = "" }
                 index += 1
                 return s
             }
@@ -388,6 +412,14 @@ struct JSONParser {
             index += 1
         }
         return v
+    }
+
+    /// `validUTF8` without making the String.
+    static func checkUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return }
+        if let bad = UTF8Validation.firstInvalidOffset(in: bytes) {
+            throw JSONDecodingError(offset: offset + bad, reason: "invalid UTF-8 in a string")
+        }
     }
 
     static func validUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) -> String {

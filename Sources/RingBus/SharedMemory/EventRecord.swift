@@ -1,22 +1,30 @@
-// EventRecord.swift: how an `Event` travels in a ring record's payload bytes, and back.
+// EventRecord.swift: how an `Event` travels in a ring record's payload bytes (its envelope), and back.
 //
 // The record header (rbus_record_hdr, Docs/LAYOUT.md) already carries the topic and its hash, the
 // stream's sequence (the identity's sequence), the commit time in clock ticks and a 64-bit key hash.
-// The body adds what only the event knows:
+// The body (the envelope, version 2; Docs/LAYOUT.md §8.4 is the reference) adds what only the event knows:
 //
 //   offset  size  field
-//   0       1     format version (1)
-//   1       1     flags: bit 0 = an idempotency key follows; other bits must be 0
-//   2       2     key length in bytes (little-endian; 0 without a key)
-//   4       4     reserved, 0
-//   8       8     the event's own timestamp: wall-clock nanoseconds since 1970 (Int64, little-endian)
-//   16      n     the idempotency key (UTF-8), n = key length
-//   16 + n  rest  the payload: one JSON document (JSONValue's encoding: compact, sorted keys)
+//   0       1     envelope version (2; version 1 bodies are still read)
+//   1       1     flags: bit 0 key, bit 1 content type, bit 2 origin, bit 3 source identity, bit 4 headers;
+//                 other bits 0
+//   2       2     key length (LE; 0 without a key; at most 1024)
+//   4       1     content-type length (0 without; then the payload is JSON)
+//   5       1     origin length (0 without)
+//   6       2     headers length in bytes (LE; 0 without)
+//   8       8     the event's own timestamp: wall-clock nanoseconds since 1970 (Int64, LE)
+//   16      24    source identity, only with flag bit 3: incarnation (u64), stream (u32), 0 (u32), sequence (u64)
+//   then          key (UTF-8), content type (visible ASCII), origin (UTF-8), headers, payload (the rest)
+//   headers:      entries filling the headers length: name length (u8, 1-255), name (visible ASCII but ':'),
+//                 value length (u16 LE), value (UTF-8 without CR, LF or NUL); names unique
+//   payload:      without a content type, one JSON document (strict RFC 8259); with one, bytes as given
 //
-// The identity is not stored: its incarnation is the bus's, its stream the record's, its sequence the
-// record's. Every byte of a body is another process's write, so `decode` validates all of it (version,
-// flags, lengths, UTF-8, one strict JSON document) and reports what is wrong with its offset; it never
-// traps on hostile bytes.
+// Version 1 had the same first 16 bytes with bytes 4-7 reserved (0) and only the key flag: a version-1
+// body reads as a version-2 body without the new fields. The identity is not stored: its incarnation is
+// the bus's, its stream the record's, its sequence the record's. Every byte of a body is another
+// process's write, so `decode` validates all of it (version, flags, every length against the body, UTF-8,
+// the JSON document) and reports what is wrong with its offset; it never traps on hostile bytes. It does
+// not build the JSON value: `Event.payload` decodes the validated bytes when it is first read.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -40,18 +48,26 @@ public struct EventRecordError: Error, Hashable, Sendable, CustomStringConvertib
     public var description: String { "invalid event record at body byte \(offset): \(reason)" }
 }
 
-/// Encoding and decoding of an event's record body (see the table at the top of EventRecord.swift).
+/// Encoding and decoding of an event's envelope (see the table at the top of EventRecord.swift).
 public enum EventRecord {
-    /// The body format this build writes and reads.
-    public static let formatVersion: UInt8 = 1
-    /// Bytes before the key.
+    /// The envelope version this build writes (it reads 1 and 2).
+    public static let formatVersion: UInt8 = 2
+    /// Bytes before the source identity and the variable fields.
     public static let fixedSize = 16
+    /// Bytes of the source identity, when present.
+    public static let sourceIdentitySize = 24
     /// The longest idempotency key, in UTF-8 bytes.
     public static let maxKeyLength = 1024
-    static let flagKey: UInt8 = 1
+    /// The longest content type and origin, in bytes.
+    public static let maxContentTypeLength = 255, maxOriginLength = 255
+    /// The most bytes all headers of one event may take in the envelope.
+    public static let maxHeadersLength = Int(UInt16.max)
+    static let flagKey: UInt8 = 1, flagContentType: UInt8 = 2, flagOrigin: UInt8 = 4, flagSource: UInt8 = 8,
+               flagHeaders: UInt8 = 16
+    static let knownFlags: UInt8 = 31
 
     /// The body of `event` whose payload is already encoded as `payloadJSON`.
-    /// - Throws: ``EventRecordError`` when the key is longer than ``maxKeyLength``.
+    /// - Throws: ``EventRecordError`` when a field is out of its limits (key, content type, origin, headers).
     public static func body(of event: Event, payloadJSON: [UInt8]) throws(EventRecordError) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(fixedSize + (event.idempotencyKey?.utf8.count ?? 0) + payloadJSON.count)
@@ -60,32 +76,91 @@ public enum EventRecord {
         return out
     }
 
-    /// The body of `event`, encoding its payload in place (one array, no intermediate copy).
+    /// The body of `event`: its envelope, then its payload's bytes (as they are, or the value encoded).
     public static func body(of event: Event) throws(EventRecordError) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(64)
         try appendHeader(of: event, to: &out)
-        event.payload.encode(into: &out)
+        event.body.append(to: &out)
         return out
     }
 
-    /// Appends the fixed fields and the key of `event`'s body.
+    /// Appends the envelope of `event` (everything before the payload) to `out`. The source identity is
+    /// the event's own when it was already committed somewhere (a replay, a forward), so it survives.
     static func appendHeader(of event: Event, to out: inout [UInt8]) throws(EventRecordError) {
         let keyCount = event.idempotencyKey?.utf8.count ?? 0
         guard keyCount <= maxKeyLength else {
             throw EventRecordError(offset: 2, reason: "idempotency key of \(keyCount) bytes exceeds \(maxKeyLength)")
         }
-        // The 16 fixed bytes in one append: version, flags, key length (LE), reserved, nanoseconds (LE).
+        let contentType = event.contentType.map { Array($0.utf8) } ?? []
+        if event.contentType != nil {
+            guard (1...maxContentTypeLength).contains(contentType.count), contentType.allSatisfy(isVisibleASCII) else {
+                throw EventRecordError(offset: 4, reason: "content type must be 1-\(maxContentTypeLength) bytes of visible ASCII")
+            }
+        }
+        let origin = event.origin.map { Array($0.utf8) } ?? []
+        guard origin.count <= maxOriginLength, event.origin == nil || !origin.isEmpty else {
+            throw EventRecordError(offset: 5, reason: "origin must be 1-\(maxOriginLength) bytes")
+        }
+        let source = event.sourceIdentity ?? (event.identity == .unassigned ? nil : event.identity)
+        let headers = event.headers
+        var headerBytes = [UInt8]()
+        if !headers.isEmpty {
+            for (name, value) in headers.sorted(by: { $0.key < $1.key }) { // sorted: equal events, equal bytes
+                let n = Array(name.utf8), v = Array(value.utf8)
+                guard (1...255).contains(n.count), n.allSatisfy({ isVisibleASCII($0) && $0 != UInt8(ascii: ":") }) else {
+                    throw EventRecordError(offset: 6, reason: "header name '\(name)' must be 1-255 bytes of visible ASCII without ':'")
+                }
+                guard v.count <= Int(UInt16.max), !v.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }) else {
+                    throw EventRecordError(offset: 6, reason: "header '\(name)' has a value over 65535 bytes or with CR, LF or NUL")
+                }
+                headerBytes.append(UInt8(n.count))
+                headerBytes += n
+                appendLittleEndian(UInt16(v.count), to: &headerBytes)
+                headerBytes += v
+            }
+            guard headerBytes.count <= maxHeadersLength else {
+                throw EventRecordError(offset: 6, reason: "headers take \(headerBytes.count) bytes, more than \(maxHeadersLength)")
+            }
+        }
+        var flags: UInt8 = 0
+        if event.idempotencyKey != nil { flags |= flagKey }
+        if event.contentType != nil { flags |= flagContentType }
+        if event.origin != nil { flags |= flagOrigin }
+        if source != nil { flags |= flagSource }
+        if !headers.isEmpty { flags |= flagHeaders }
+        // The 16 fixed bytes in one append.
         var fixed: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &fixed) { f in
             f[0] = formatVersion
-            f[1] = event.idempotencyKey == nil ? 0 : flagKey
+            f[1] = flags
             f.storeBytes(of: UInt16(keyCount).littleEndian, toByteOffset: 2, as: UInt16.self)
+            f[4] = UInt8(contentType.count)
+            f[5] = UInt8(origin.count)
+            f.storeBytes(of: UInt16(headerBytes.count).littleEndian, toByteOffset: 6, as: UInt16.self)
             f.storeBytes(of: UInt64(bitPattern: wallClockNanoseconds(event.timestamp)).littleEndian, toByteOffset: 8,
                          as: UInt64.self)
         }
         withUnsafeBytes(of: &fixed) { out.append(contentsOf: $0) }
+        if let source {
+            appendLittleEndian(source.incarnation, to: &out)
+            appendLittleEndian(UInt32(truncatingIfNeeded: source.stream), to: &out)
+            appendLittleEndian(UInt32(0), to: &out)
+            appendLittleEndian(source.sequence, to: &out)
+        }
         if let key = event.idempotencyKey { out.append(contentsOf: key.utf8) }
+        out += contentType
+        out += origin
+        out += headerBytes
+    }
+
+    static func isVisibleASCII(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7f }
+
+    /// True when `body` starts like an envelope (long enough, a version this build reads): an invalid one
+    /// is an event gone wrong (dead-lettered); anything else is not an event at all (a zero-copy publish
+    /// of other bytes on the same bus) and is only counted.
+    static func isEnvelope(_ body: UnsafeRawBufferPointer) -> Bool {
+        body.count >= fixedSize && (body[0] == 1 || body[0] == 2)
     }
 
     /// The 64-bit key stored in the record header for an idempotency key (FNV-1a 64 of its UTF-8), so
@@ -119,42 +194,137 @@ public enum EventRecord {
     public static func decode(topicText: String, body: UnsafeRawBufferPointer, identity: EventIdentity)
         throws(EventRecordError) -> Event
     {
+        var storage: PayloadBytes? = nil
+        return try decode(topicText: topicText, body: body, identity: identity, reusing: &storage)
+    }
+
+    /// ``decode(topicText:body:identity:)`` that copies the payload into `storage` when the caller holds
+    /// its only reference (a subscriber's pool: no allocation per event), else into a new object that it
+    /// leaves in `storage`.
+    static func decode(topicText: String, body: UnsafeRawBufferPointer, identity: EventIdentity,
+                       reusing storage: inout PayloadBytes?) throws(EventRecordError) -> Event
+    {
         guard body.count >= fixedSize else {
             throw EventRecordError(offset: body.count, reason: "body of \(body.count) bytes is shorter than \(fixedSize)")
         }
-        guard body[0] == formatVersion else {
-            throw EventRecordError(offset: 0, reason: "format version \(body[0]), this build reads \(formatVersion)")
+        let version = body[0]
+        guard version == 1 || version == 2 else {
+            throw EventRecordError(offset: 0, reason: "envelope version \(version), this build reads 1 and 2")
         }
         let flags = body[1]
-        guard flags & ~flagKey == 0 else { throw EventRecordError(offset: 1, reason: "unknown flags \(flags)") }
+        let allowed = version == 1 ? flagKey : knownFlags
+        guard flags & ~allowed == 0 else { throw EventRecordError(offset: 1, reason: "unknown flags \(flags)") }
         let keyLength = Int(readLittleEndian(UInt16.self, body, at: 2))
-        guard readLittleEndian(UInt32.self, body, at: 4) == 0 else {
+        let contentTypeLength = Int(body[4]), originLength = Int(body[5])
+        let headersLength = Int(readLittleEndian(UInt16.self, body, at: 6))
+        if version == 1, readLittleEndian(UInt32.self, body, at: 4) != 0 {
             throw EventRecordError(offset: 4, reason: "reserved bytes are not 0")
         }
-        if flags & flagKey == 0, keyLength != 0 {
-            throw EventRecordError(offset: 2, reason: "a key length of \(keyLength) without the key flag")
+        for (flag, length, offset, name) in [(flagKey, keyLength, 2, "key"), (flagContentType, contentTypeLength, 4, "content type"),
+                                             (flagOrigin, originLength, 5, "origin"), (flagHeaders, headersLength, 6, "headers")]
+            where (flags & flag != 0) != (length != 0)
+        {
+            throw EventRecordError(offset: offset, reason: "the \(name) length \(length) disagrees with the flags \(flags)")
         }
-        guard keyLength <= maxKeyLength, fixedSize + keyLength <= body.count else {
-            throw EventRecordError(offset: 2, reason: "key length \(keyLength) runs past the body (\(body.count) bytes)")
+        guard keyLength <= maxKeyLength else {
+            throw EventRecordError(offset: 2, reason: "key length \(keyLength) exceeds \(maxKeyLength)")
         }
         let nanos = Int64(bitPattern: readLittleEndian(UInt64.self, body, at: 8))
-        var key: String? = nil
-        if flags & flagKey != 0 {
-            let keyBytes = UnsafeRawBufferPointer(rebasing: body[fixedSize ..< fixedSize + keyLength])
-            guard let k = try? JSONParser.validUTF8(keyBytes, at: fixedSize) else {
-                throw EventRecordError(offset: fixedSize, reason: "the idempotency key is not UTF-8")
+        var at = fixedSize
+        var source: EventIdentity? = nil
+        if flags & flagSource != 0 {
+            guard body.count - at >= sourceIdentitySize else {
+                throw EventRecordError(offset: at, reason: "the source identity runs past the body (\(body.count) bytes)")
             }
-            key = k
+            guard readLittleEndian(UInt32.self, body, at: at + 12) == 0 else {
+                throw EventRecordError(offset: at + 12, reason: "reserved bytes of the source identity are not 0")
+            }
+            source = EventIdentity(incarnation: readLittleEndian(UInt64.self, body, at: at),
+                                   stream: Int(readLittleEndian(UInt32.self, body, at: at + 8)),
+                                   sequence: readLittleEndian(UInt64.self, body, at: at + 16))
+            at += sourceIdentitySize
         }
-        let payloadStart = fixedSize + keyLength
-        let payload: JSONValue
-        do {
-            payload = try JSONValue(decoding: UnsafeRawBufferPointer(rebasing: body[payloadStart...]))
-        } catch {
-            throw EventRecordError(offset: payloadStart + error.offset, reason: "payload: \(error.reason)")
+        /// The next `length` bytes, or an error naming the field that runs past the body.
+        func field(_ length: Int, _ name: String) throws(EventRecordError) -> UnsafeRawBufferPointer {
+            guard body.count - at >= length else {
+                throw EventRecordError(offset: at, reason: "the \(name) (\(length) bytes) runs past the body (\(body.count) bytes)")
+            }
+            defer { at += length }
+            return UnsafeRawBufferPointer(rebasing: body[at ..< at + length])
         }
-        return Event(topic: topicText, payload: payload, timestamp: date(wallClockNanoseconds: nanos),
-                     identity: identity, idempotencyKey: key)
+        func text(_ bytes: UnsafeRawBufferPointer, _ name: String, from start: Int) throws(EventRecordError) -> String {
+            guard let s = try? JSONParser.validUTF8(bytes, at: start) else {
+                throw EventRecordError(offset: start, reason: "the \(name) is not UTF-8")
+            }
+            return s
+        }
+        var key: String? = nil
+        if keyLength > 0 { let start = at; key = try text(try field(keyLength, "key"), "idempotency key", from: start) }
+        var contentType: String? = nil
+        if contentTypeLength > 0 {
+            let start = at
+            let ct = try field(contentTypeLength, "content type")
+            guard ct.allSatisfy(isVisibleASCII) else {
+                throw EventRecordError(offset: start, reason: "the content type is not visible ASCII")
+            }
+            contentType = String(decoding: ct, as: UTF8.self)
+        }
+        var origin: String? = nil
+        if originLength > 0 { let start = at; origin = try text(try field(originLength, "origin"), "origin", from: start) }
+        var headers: [String: String] = [:]
+        if headersLength > 0 {
+            let block = try field(headersLength, "headers")
+            headers = try decodeHeaders(block, at: at - headersLength)
+        }
+        let payloadStart = at
+        let payload = UnsafeRawBufferPointer(rebasing: body[payloadStart...])
+        let isJSON = contentType == nil
+        if isJSON {
+            do { try JSONValidation.validate(payload) } catch {
+                throw EventRecordError(offset: payloadStart + error.offset, reason: "payload: \(error.reason)")
+            }
+        }
+        if storage != nil, isKnownUniquelyReferenced(&storage!) {
+            storage!.refill(payload, isJSON: isJSON)
+        } else {
+            storage = PayloadBytes(validated: Array(payload), isJSON: isJSON)
+        }
+        return Event(topic: topicText, body: .bytes(storage!), timestamp: date(wallClockNanoseconds: nanos),
+                     identity: identity, idempotencyKey: key, contentType: contentType,
+                     extras: EventExtras(origin: origin, headers: headers, sourceIdentity: source))
+    }
+
+    /// The headers block: entries of name length, name, value length, value (see the table above).
+    private static func decodeHeaders(_ block: UnsafeRawBufferPointer, at base: Int) throws(EventRecordError) -> [String: String] {
+        var headers: [String: String] = [:]
+        var i = 0
+        while i < block.count {
+            let nameLength = Int(block[i])
+            guard nameLength > 0, block.count - i - 1 >= nameLength + 2 else {
+                throw EventRecordError(offset: base + i, reason: "a header name of \(nameLength) bytes runs past the headers")
+            }
+            let name = UnsafeRawBufferPointer(rebasing: block[(i + 1) ..< (i + 1 + nameLength)])
+            guard name.allSatisfy({ isVisibleASCII($0) && $0 != UInt8(ascii: ":") }) else {
+                throw EventRecordError(offset: base + i + 1, reason: "a header name is not visible ASCII without ':'")
+            }
+            i += 1 + nameLength
+            let valueLength = Int(readLittleEndian(UInt16.self, block, at: i))
+            i += 2
+            guard block.count - i >= valueLength else {
+                throw EventRecordError(offset: base + i, reason: "a header value of \(valueLength) bytes runs past the headers")
+            }
+            let value = UnsafeRawBufferPointer(rebasing: block[i ..< (i + valueLength)])
+            guard !value.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }),
+                  let v = try? JSONParser.validUTF8(value, at: 0) else {
+                throw EventRecordError(offset: base + i, reason: "a header value is not UTF-8 without CR, LF and NUL")
+            }
+            let n = String(decoding: name, as: UTF8.self)
+            guard headers.updateValue(v, forKey: n) == nil else {
+                throw EventRecordError(offset: base + i, reason: "header '\(n)' appears twice")
+            }
+            i += valueLength
+        }
+        return headers
     }
 
     // MARK: Helpers

@@ -43,6 +43,7 @@ extension SharedSubscription {
         defer { report() }
         reading: while !stopping.load(ordering: .acquiring) {
             read(into: &batch, incarnation: incarnation)
+            if !rejected.isEmpty { deadLetterRejected(ctx) }
             if batch.isEmpty {
                 handledAllRead()
                 report()
@@ -77,6 +78,15 @@ extension SharedSubscription {
             handledAllRead()
         }
         end()
+    }
+
+    /// Invalid envelopes read (a payload that is not JSON, a field out of its limits) go to the
+    /// dead-letter topic with the reason, whatever the guarantee: they never reach a handler.
+    private func deadLetterRejected(_ ctx: DeliveryContext) {
+        for (event, error) in rejected where ctx.publisher.publishDeadLetter(event, error: error) {
+            counters.deadLettered.add(1, ordering: .relaxed)
+        }
+        rejected.removeAll()
     }
 
     /// After a handler's first attempt threw: counted and logged (at-most-once), or retried and

@@ -197,7 +197,7 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
             }
             p.body.removeAll(keepingCapacity: true)
             do { try EventRecord.appendHeader(of: event, to: &p.body) } catch { return .failure(.publishError("\(error)")) }
-            event.payload.encode(into: &p.body)
+            event.body.append(to: &p.body) // bytes as they are; a value encoded once
             if let committed = commitBody(&p, writer: writer, topic: topic, keyHash: keyHash) {
                 return committed.map { .committed($0) }
             }

@@ -117,14 +117,30 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     // MARK: The subscription's task only
 
     /// Reads up to `batchLimit` matching events into `batch`, never waiting. Records of other topics
-    /// are passed over; bodies that are not events are counted in `undecodable` and skipped.
+    /// are passed over. A body that is not an event envelope at all (a zero-copy publish of other bytes)
+    /// is counted in `undecodable` and skipped; an envelope that is invalid (a payload that is not JSON,
+    /// a field out of its limits) is counted too and put in `rejected` for the dead-letter topic: it
+    /// never reaches the handler.
     func read(into batch: inout [Taken], incarnation: UInt64) {
         reader.readUncommitted { (v: borrowing RecordView) -> Bool in
             if let filters, !filters.contains(where: { $0.matches(topicBytes: v.topic, hash: v.topicHash) }) { return true }
             let identity = EventIdentity(incarnation: incarnation, stream: v.stream, sequence: v.sequence)
-            guard let topicText = text(of: v.topic, hash: v.topicHash),
-                  var event = try? EventRecord.decode(topicText: topicText, body: v.payload, identity: identity) else {
+            let slot = batch.count
+            if payloadPool.count <= slot { payloadPool.append(nil) }
+            let topicText = text(of: v.topic, hash: v.topicHash)
+            var event: Event
+            do throws(EventRecordError) {
+                guard let topicText else { throw EventRecordError(offset: 0, reason: "the record's topic is empty or not UTF-8") }
+                event = try EventRecord.decode(topicText: topicText, body: v.payload, identity: identity,
+                                               reusing: &payloadPool[slot])
+            } catch {
                 undecodable.add(1, ordering: .relaxed)
+                if EventRecord.isEnvelope(v.payload) {
+                    var bad = Event(topic: topicText ?? "invalid-topic", bytes: UnsafeRawBufferPointer(v.payload),
+                                    contentType: "application/octet-stream")
+                    bad.identity = identity
+                    rejected.append((bad, error))
+                }
                 return true
             }
             if redeliveries[v.stream] > 0 {
@@ -137,6 +153,12 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
         }
         publishCounters() // losses found while reading are visible to stats() before the batch is handled
     }
+
+    /// Per place in a batch, the payload storage the last event there used: refilled in place when the
+    /// handler did not keep that event (no allocation per event), replaced when it did (task only).
+    private var payloadPool: [PayloadBytes?] = []
+    /// Invalid event envelopes read since the delivery loop last took them, with why (task only).
+    var rejected: [(event: Event, error: EventRecordError)] = []
 
     /// The topic of the last record decoded, as bytes and as text: most streams repeat a few topics,
     /// and comparing bytes is cheaper than validating them and making a String (task only).

@@ -1,0 +1,103 @@
+// EventExtras.swift: the event-level metadata most events do not carry (origin, headers, the identity
+// of the first commit) and the other payload forms (raw bytes, JSON bytes, Codable values).
+//
+// The extras sit behind one optional reference in Event, so an event without them (the common case)
+// copies no dictionary and allocates nothing for them. They travel in envelope version 2
+// (EventRecord.swift, Docs/LAYOUT.md §8.4) and, later, in NATS headers.
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Origin, headers and source identity of an event (immutable: Event replaces it on a change).
+final class EventExtras: Hashable, Sendable {
+    let origin: String?
+    let headers: [String: String]
+    let sourceIdentity: EventIdentity?
+
+    init?(origin: String?, headers: [String: String], sourceIdentity: EventIdentity?) {
+        if origin == nil && headers.isEmpty && sourceIdentity == nil { return nil }
+        self.origin = origin
+        self.headers = headers
+        self.sourceIdentity = sourceIdentity
+    }
+
+    static func == (a: EventExtras, b: EventExtras) -> Bool {
+        a === b || (a.origin == b.origin && a.headers == b.headers && a.sourceIdentity == b.sourceIdentity)
+    }
+
+    func hash(into h: inout Hasher) {
+        h.combine(origin)
+        h.combine(headers)
+        h.combine(sourceIdentity)
+    }
+}
+
+extension Event {
+    /// Where the event entered the system, e.g. `"host-a/orders"`: set by a bridge so that an event is
+    /// never sent back where it came from. `nil` for an event published here. At most 255 UTF-8 bytes.
+    public var origin: String? {
+        get { extras?.origin }
+        set { extras = EventExtras(origin: newValue, headers: headers, sourceIdentity: sourceIdentity) }
+    }
+
+    /// Application headers (names of 1–255 bytes of visible ASCII, values of UTF-8 without line breaks;
+    /// at most 64 KiB in all, checked at publish). They cross to NATS as NATS headers.
+    public var headers: [String: String] {
+        get { extras?.headers ?? [:] }
+        set { extras = EventExtras(origin: origin, headers: newValue, sourceIdentity: sourceIdentity) }
+    }
+
+    /// The identity of the event's first commit, when it was committed again elsewhere (a replay into
+    /// a new incarnation of a bus, a bridge): the same event keeps this identity however often it is
+    /// forwarded, so a consumer can deduplicate across buses. `nil` for an event committed once.
+    public var sourceIdentity: EventIdentity? {
+        get { extras?.sourceIdentity }
+        set { extras = EventExtras(origin: origin, headers: headers, sourceIdentity: newValue) }
+    }
+
+    /// The identity that names this event across buses: ``sourceIdentity`` when it was forwarded, else
+    /// ``identity``.
+    public var originalIdentity: EventIdentity { sourceIdentity ?? identity }
+
+    /// An event with a raw payload of another content type (protobuf, an image, …): the bytes travel as
+    /// they are, are never parsed, and ``payload`` reads `.null`. `contentType` is 1–255 bytes of
+    /// visible ASCII, e.g. `"application/x-protobuf"` (checked at publish).
+    public init(topic: String, bytes: some Sequence<UInt8>, contentType: String, idempotencyKey: String? = nil) {
+        self.init(topic: topic, body: .bytes(PayloadBytes(validated: Array(bytes), isJSON: false)), timestamp: Date(),
+                  idempotencyKey: idempotencyKey, contentType: contentType)
+    }
+
+    /// An event whose JSON payload is given as bytes (validated here, strictly; published as they are).
+    /// - Throws: ``JSONDecodingError`` naming the first invalid byte.
+    public init(topic: String, jsonBytes: some Sequence<UInt8>, idempotencyKey: String? = nil) throws(JSONDecodingError) {
+        let json = Array(jsonBytes)
+        let problem: JSONDecodingError? = json.withUnsafeBytes { b in
+            do throws(JSONDecodingError) { try JSONValidation.validate(b); return nil } catch { return error }
+        }
+        if let problem { throw problem }
+        self.init(topic: topic, body: .bytes(PayloadBytes(validated: json, isJSON: true)), timestamp: Date(),
+                  idempotencyKey: idempotencyKey)
+    }
+
+    /// An event whose payload is `value` encoded as JSON (Foundation's `JSONEncoder`, keys sorted).
+    /// - Throws: the encoder's error.
+    public init(topic: String, encoding value: some Encodable, idempotencyKey: String? = nil) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        try self.init(topic: topic, jsonBytes: data, idempotencyKey: idempotencyKey)
+    }
+
+    /// The JSON payload decoded as `T` (Foundation's `JSONDecoder`).
+    /// - Throws: `DecodingError` when the payload does not fit `T` or is not JSON.
+    public func decode<T: Decodable>(_ type: T.Type, using decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        guard isJSON else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription:
+                "the payload is \(contentType ?? "?"), not JSON"))
+        }
+        return try decoder.decode(type, from: Data(payloadBytes))
+    }
+}
