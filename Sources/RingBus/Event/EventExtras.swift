@@ -70,6 +70,20 @@ extension Event {
                   idempotencyKey: idempotencyKey, contentType: contentType)
     }
 
+    /// A new event (stamped now, not yet published) with `other`'s payload and content type, shared as
+    /// they are: forwarding a payload this way neither decodes nor copies it (`Event(topic:payload:
+    /// other.payload)` would decode and encode again).
+    ///
+    /// ```swift
+    /// try await bus.subscribe(toTopics: ["ping"], ClosureHandler { e in
+    ///     try await bus.publish(Event(topic: "pong", payloadOf: e))
+    /// })
+    /// ```
+    public init(topic: String, payloadOf other: Event, idempotencyKey: String? = nil) {
+        self.init(topic: topic, body: other.body, timestamp: Date(), idempotencyKey: idempotencyKey,
+                  contentType: other.contentType)
+    }
+
     /// An event whose JSON payload is given as bytes (validated here, strictly; published as they are).
     /// - Throws: ``JSONDecodingError`` naming the first invalid byte.
     public init(topic: String, jsonBytes: some Sequence<UInt8>, idempotencyKey: String? = nil) throws(JSONDecodingError) {

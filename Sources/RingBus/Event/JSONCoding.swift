@@ -162,7 +162,8 @@ enum JSONBytes {
         // Fast path: nothing to escape (the common case), one copy of the contiguous UTF-8.
         var str = s
         let copied = str.withUTF8 { u -> Bool in
-            for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            let raw = UnsafeRawBufferPointer(u)
+            guard JSONScan.plainRun(raw).length == raw.count else { return false } // eight bytes a step
             out.append(contentsOf: u)
             return true
         }
@@ -344,19 +345,22 @@ struct JSONParser {
     mutating func parseString() throws(JSONDecodingError) -> String {
         index += 1 // opening quote
         let start = index
-        // Fast path: no escapes.
-        while index < bytes.count {
+        // Fast path: a plain run (no quote, backslash or control byte), found eight bytes a step; UTF-8 is
+        // validated only when the run has bytes beyond ASCII.
+        let run = JSONScan.plainRun(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        index = start + run.length
+        if index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                let chars = bytes[start..<index]
-                let s: String
-                if building { s = try Self.validUTF8(chars, at: start) } else { try Self.checkUTF8(chars, at: start); s = "" }
+                let chars = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
+                if run.nonASCII, let bad = UTF8Validation.firstInvalidOffset(chars) {
+                    throw JSONDecodingError(offset: start + bad, reason: "invalid UTF-8 in a string")
+                }
                 index += 1
-                return s
+                return building ? String(decoding: chars, as: UTF8.self) : ""
             }
-            if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw error("control character in a string") }
-            index += 1
+            // else a backslash: the slow path below goes on from it
         }
         var out = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
@@ -416,14 +420,16 @@ struct JSONParser {
 
     /// `validUTF8` without making the String.
     static func checkUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return }
+        if bytes.withContiguousStorageIfAvailable({ JSONScan.isASCII(UnsafeRawBufferPointer($0)) }) == true { return }
         if let bad = UTF8Validation.firstInvalidOffset(in: bytes) {
             throw JSONDecodingError(offset: offset + bad, reason: "invalid UTF-8 in a string")
         }
     }
 
     static func validUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) -> String {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) } // ASCII is valid UTF-8
+        if bytes.withContiguousStorageIfAvailable({ JSONScan.isASCII(UnsafeRawBufferPointer($0)) }) ?? bytes.allSatisfy({ $0 < 0x80 }) {
+            return String(decoding: bytes, as: UTF8.self) // ASCII is valid UTF-8
+        }
         if let bad = UTF8Validation.firstInvalidOffset(in: bytes) {
             throw JSONDecodingError(offset: offset + bad, reason: "invalid UTF-8 in a string")
         }

@@ -111,7 +111,7 @@ struct BenchConsumer: AsyncParsableCommand {
         let pingpong = mode == "pingpong"
         try await shm.subscribe(toTopics: ["bench"], ClosureHandler { e in
             if pingpong {
-                try await shm.publish(Event(topic: "pong", payload: e.payload))
+                try await shm.publish(Event(topic: "pong", payloadOf: e)) // the bytes forwarded, never decoded
                 return
             }
             let now = DispatchTime.now().uptimeNanoseconds
