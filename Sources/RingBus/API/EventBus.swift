@@ -49,6 +49,10 @@ public protocol EventBus: Sendable {
     @discardableResult
     func subscribe(toTopics topics: [String], _ handler: any EventHandler) async throws -> Subscription
 
+    /// Subscribes a handler that receives the events of one read at once (``BatchEventHandler``).
+    @discardableResult
+    func subscribe(toTopics topics: [String], batchHandler: any BatchEventHandler) async throws -> Subscription
+
     /// A subscription consumed as an `AsyncSequence`. It is registered before this returns, so no event
     /// published afterwards is missed.
     func subscribe(to topics: [String]) async throws -> EventStream
@@ -99,6 +103,13 @@ extension EventBus {
                           _ handler: any EventHandler) async throws -> Subscription
     {
         throw EventBusError.subscribeError("this bus cannot resume a subscription from a resume point")
+    }
+
+    /// Batches as the backend's delivery loop makes them: the shared-memory bus hands over what one read
+    /// took off its rings; a backend that does not batch, one event at a time.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], batchHandler: any BatchEventHandler) async throws -> Subscription {
+        try await subscribe(toTopics: topics, BatchAdapter(handler: batchHandler))
     }
 
     /// A backend without resume points has none.

@@ -15,26 +15,40 @@ func retryFailedDelivery(_ event: Event, after firstError: any Error, to handler
                          policy retry: RetryPolicy, counters: SubscriptionCounters,
                          deadLetter: (Event, any Error) -> Bool) async -> Bool
 {
+    await retryFailedBatch([event], after: firstError, policy: retry, counters: counters, deadLetter: deadLetter) {
+        try await handler.handle($0[0])
+    }
+}
+
+/// ``retryFailedDelivery(_:after:to:policy:counters:deadLetter:)`` for a batch: the whole batch is
+/// retried (its events marked `redelivered`); when it keeps failing each event is counted and
+/// dead-lettered with the last error.
+func retryFailedBatch(_ events: [Event], after firstError: any Error, policy retry: RetryPolicy,
+                      counters: SubscriptionCounters, deadLetter: (Event, any Error) -> Bool,
+                      attempt: ([Event]) async throws -> Void) async -> Bool
+{
     let deadline = ContinuousClock.now + retry.maxTotalTime
     var backoff = retry.initialBackoff
-    var attempt = 1
+    var attempts = 1
     var error = firstError
-    var e = event
-    e.redelivered = true
-    while attempt < retry.maxAttempts, ContinuousClock.now + backoff <= deadline {
+    var again = events
+    for i in again.indices { again[i].redelivered = true }
+    while attempts < retry.maxAttempts, ContinuousClock.now + backoff <= deadline {
         counters.retried.add(1, ordering: .relaxed)
         try? await Task.sleep(for: backoff)
         backoff = min(backoff * 2, retry.maxBackoff)
-        attempt += 1
+        attempts += 1
         do {
-            try await handler.handle(e)
+            try await attempt(again)
             return true
         } catch let next {
             error = next
         }
     }
-    counters.failed.add(1, ordering: .relaxed)
-    if deadLetter(e, error) { counters.deadLettered.add(1, ordering: .relaxed) }
+    for e in again {
+        counters.failed.add(1, ordering: .relaxed)
+        if deadLetter(e, error) { counters.deadLettered.add(1, ordering: .relaxed) }
+    }
     return false
 }
 

@@ -27,6 +27,7 @@ extension SharedSubscription {
         batch.reserveCapacity(min(batchLimit, 1024))
         var sinceCommit = [Int](repeating: 0, count: streams)
         let closure = (handler as? ClosureHandler)?.body
+        let batchHandler = (handler as? BatchAdapter)?.handler
         var reported = ReportedCounters()
         var warnedUndecodable = false
         let incarnation = ctx.segment.incarnation
@@ -50,6 +51,12 @@ extension SharedSubscription {
                 if await waitForData(ctx) { continue } else { break }
             }
             queued.store(batch.count, ordering: .relaxed)
+            if let batchHandler { // one call for the whole batch; its place moves past it only after
+                await handleBatch(batch, batchHandler, sinceCommit: &sinceCommit, ctx)
+                batch.removeAll(keepingCapacity: true)
+                handledAllRead()
+                continue
+            }
             for i in batch.indices {
                 if stopping.load(ordering: .acquiring) {
                     unread(batch[i...])
@@ -87,6 +94,31 @@ extension SharedSubscription {
             counters.deadLettered.add(1, ordering: .relaxed)
         }
         rejected.removeAll()
+    }
+
+    /// Runs a batch handler on the events read, then marks them handled (a gating subscription commits
+    /// per `commitBatch` as for single events). A throw retries the whole batch, then dead-letters each
+    /// event (at-most-once: counted and logged).
+    private func handleBatch(_ batch: [Taken], _ handler: any BatchEventHandler, sinceCommit: inout [Int],
+                             _ ctx: DeliveryContext) async {
+        willHandle(batch[batch.count - 1]) // resumePoint() inside the handler covers the whole batch
+        let events = batch.map(\.event)
+        do {
+            try await handler.handle(batch: events)
+            counters.delivered.add(UInt64(events.count), ordering: .relaxed)
+        } catch {
+            if ctx.config.deliveryGuarantee == .atMostOnce {
+                counters.failed.add(UInt64(events.count), ordering: .relaxed)
+                ctx.logger.warning("a batch handler threw; at-most-once: the batch is not retried",
+                                   metadata: ["events": "\(events.count)", "error": "\(error)"])
+            } else if await retryFailedBatch(events, after: error, policy: ctx.config.retry, counters: counters,
+                                             deadLetter: ctx.publisher.publishDeadLetter,
+                                             attempt: { try await handler.handle(batch: $0) }) {
+                counters.delivered.add(UInt64(events.count), ordering: .relaxed)
+            }
+        }
+        queued.store(0, ordering: .relaxed)
+        for t in batch { handledOne(t, sinceCommit: &sinceCommit) }
     }
 
     /// After a handler's first attempt threw: counted and logged (at-most-once), or retried and

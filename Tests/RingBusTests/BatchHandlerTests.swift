@@ -1,0 +1,59 @@
+// BatchHandlerTests.swift: the batch handler form (issue 13) on every backend: every event once, in
+// order; the shared-memory bus hands over what one read took (batches of more than one); a failing batch
+// is retried whole and then dead-lettered event by event; its place moves past a batch only after the
+// handler returned (a durable name resumes at the first event of an unfinished batch).
+
+import Foundation
+@testable import RingBus
+import Synchronization
+import Testing
+
+@Suite("batch handlers", .serialized)
+struct BatchHandlerTests {
+    @Test("every event once, in order; batches as the backend reads them", arguments: Backend.all)
+    func inOrder(backend: Backend) async throws {
+        let bus = try backend.make(config { $0.deliveryGuarantee = .atLeastOnce; $0.bufferSize = 64 })
+        let sizes = Mutex([Int]()), seen = Mutex([Int64]())
+        let gate = Gate()
+        try await bus.subscribe(toTopics: ["b.>"], batchHandler: BatchClosureHandler { events in
+            await gate.wait() // the first batch waits: the rest piles up behind it
+            sizes.withLock { $0.append(events.count) }
+            seen.withLock { $0 += events.map { $0.payload.intValue! } }
+        })
+        // The first batch waits at the gate while more pile up behind it (the in-process bus's buffer of
+        // 64 holds the publisher back meanwhile: it publishes from a task of its own).
+        let publisher = Task { for i in 0..<200 { try await bus.publish(Event(topic: "b.x", payload: .int(Int64(i)))) } }
+        let end = ContinuousClock.now + .seconds(30)
+        while await bus.stats().totalEventsPublished < 60, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(1)) }
+        gate.release()
+        try await publisher.value
+        #expect(await flushed(bus))
+        #expect(seen.withLock { $0 } == (0..<200).map(Int64.init))
+        let s = sizes.withLock { $0 }
+        #expect(s.allSatisfy { (1...64).contains($0) })
+        if backend.name == "shared-memory" { #expect(s.contains { $0 > 1 }, "batches: \(s)") }
+        #expect(await bus.stats().totalEventsDelivered == 200)
+        #expect(await closed(bus))
+    }
+
+    @Test("a failing batch is retried whole, then each of its events is dead-lettered", arguments: Backend.all)
+    func failingBatch(backend: Backend) async throws {
+        let bus = try backend.make(config { $0.deliveryGuarantee = .atLeastOnce; $0.retry.maxAttempts = 3 })
+        let calls = Mutex([[Int64]]()), letters = Mutex([String]())
+        try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e.topic) } })
+        try await bus.subscribe(toTopics: ["f"], batchHandler: BatchClosureHandler { events in
+            calls.withLock { $0.append(events.map { $0.payload.intValue! }) }
+            if events.contains(where: { $0.payload.intValue == 2 }) { throw EventBusError.handlerError("no 2") }
+        })
+        for i in 0..<4 { try await bus.publish(Event(topic: "f", payload: .int(Int64(i)))) }
+        #expect(await flushed(bus))
+        let c = calls.withLock { $0 }
+        let failing = c.filter { $0.contains(2) }
+        #expect(failing.count == 3 && Set(failing.map { $0 }).count == 1, "the same batch, three attempts: \(c)")
+        #expect(Array(c.joined()).filter { $0 != 2 }.count >= 3)
+        #expect(letters.withLock { $0.count } == failing[0].count)
+        let s = await bus.stats()
+        #expect(s.deadLettered == UInt64(failing[0].count) && s.retried == 2)
+        #expect(await closed(bus))
+    }
+}
