@@ -62,10 +62,9 @@ public struct Event: Sendable, Hashable {
     public var idempotencyKey: String?
     /// True when this delivery repeats one that may already have reached the handler (at-least-once).
     public var redelivered: Bool
-    /// The payload's content type; `nil` means JSON (`application/json`).
-    public var contentType: String?
-    /// Origin, headers and source identity, when any is set (one optional reference: nothing to
-    /// allocate or copy for the common event that has none).
+    /// Content type, origin, headers and source identity, when any is set (one optional reference:
+    /// nothing to allocate or copy for the common event that has none, and an Event stays as small as
+    /// it was before them: the in-process bus copies one per subscription).
     var extras: EventExtras?
 
     /// An event stamped now (the original's `Event::new(topic, payload)`).
@@ -88,8 +87,9 @@ public struct Event: Sendable, Hashable {
         self.identity = identity
         self.idempotencyKey = idempotencyKey
         self.redelivered = redelivered
-        self.contentType = contentType
-        self.extras = extras
+        self.extras = contentType == nil ? extras
+            : EventExtras(contentType: contentType, origin: extras?.origin, headers: extras?.headers ?? [:],
+                          sourceIdentity: extras?.sourceIdentity)
     }
 
     /// The payload as JSON. For an event that arrived as bytes, the first read decodes them (they were
@@ -100,7 +100,7 @@ public struct Event: Sendable, Hashable {
         get { body.json }
         set {
             body = .value(newValue)
-            contentType = nil
+            if contentType != nil { contentType = nil }
         }
     }
 
@@ -113,7 +113,7 @@ public struct Event: Sendable, Hashable {
 
     public static func == (a: Event, b: Event) -> Bool {
         a.topic == b.topic && a.timestamp == b.timestamp && a.identity == b.identity && a.idempotencyKey == b.idempotencyKey
-            && a.redelivered == b.redelivered && a.contentType == b.contentType && a.extras == b.extras
+            && a.redelivered == b.redelivered && a.extras == b.extras
             && EventPayload.same(a.body, b.body)
     }
 
@@ -123,7 +123,6 @@ public struct Event: Sendable, Hashable {
         h.combine(identity)
         h.combine(idempotencyKey)
         h.combine(redelivered)
-        h.combine(contentType)
         h.combine(extras)
         body.hash(into: &h)
     }

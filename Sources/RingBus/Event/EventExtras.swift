@@ -13,22 +13,26 @@ import Foundation
 
 /// Origin, headers and source identity of an event (immutable: Event replaces it on a change).
 final class EventExtras: Hashable, Sendable {
+    let contentType: String?
     let origin: String?
     let headers: [String: String]
     let sourceIdentity: EventIdentity?
 
-    init?(origin: String?, headers: [String: String], sourceIdentity: EventIdentity?) {
-        if origin == nil && headers.isEmpty && sourceIdentity == nil { return nil }
+    init?(contentType: String?, origin: String?, headers: [String: String], sourceIdentity: EventIdentity?) {
+        if contentType == nil && origin == nil && headers.isEmpty && sourceIdentity == nil { return nil }
+        self.contentType = contentType
         self.origin = origin
         self.headers = headers
         self.sourceIdentity = sourceIdentity
     }
 
     static func == (a: EventExtras, b: EventExtras) -> Bool {
-        a === b || (a.origin == b.origin && a.headers == b.headers && a.sourceIdentity == b.sourceIdentity)
+        a === b || (a.contentType == b.contentType && a.origin == b.origin && a.headers == b.headers
+            && a.sourceIdentity == b.sourceIdentity)
     }
 
     func hash(into h: inout Hasher) {
+        h.combine(contentType)
         h.combine(origin)
         h.combine(headers)
         h.combine(sourceIdentity)
@@ -36,18 +40,24 @@ final class EventExtras: Hashable, Sendable {
 }
 
 extension Event {
+    /// The payload's content type; `nil` means JSON (`application/json`).
+    public var contentType: String? {
+        get { extras?.contentType }
+        set { extras = EventExtras(contentType: newValue, origin: origin, headers: headers, sourceIdentity: sourceIdentity) }
+    }
+
     /// Where the event entered the system, e.g. `"host-a/orders"`: set by a bridge so that an event is
     /// never sent back where it came from. `nil` for an event published here. At most 255 UTF-8 bytes.
     public var origin: String? {
         get { extras?.origin }
-        set { extras = EventExtras(origin: newValue, headers: headers, sourceIdentity: sourceIdentity) }
+        set { extras = EventExtras(contentType: contentType, origin: newValue, headers: headers, sourceIdentity: sourceIdentity) }
     }
 
     /// Application headers (names of 1–255 bytes of visible ASCII, values of UTF-8 without line breaks;
     /// at most 64 KiB in all, checked at publish). They cross to NATS as NATS headers.
     public var headers: [String: String] {
         get { extras?.headers ?? [:] }
-        set { extras = EventExtras(origin: origin, headers: newValue, sourceIdentity: sourceIdentity) }
+        set { extras = EventExtras(contentType: contentType, origin: origin, headers: newValue, sourceIdentity: sourceIdentity) }
     }
 
     /// The identity of the event's first commit, when it was committed again elsewhere (a replay into
@@ -55,7 +65,7 @@ extension Event {
     /// forwarded, so a consumer can deduplicate across buses. `nil` for an event committed once.
     public var sourceIdentity: EventIdentity? {
         get { extras?.sourceIdentity }
-        set { extras = EventExtras(origin: origin, headers: headers, sourceIdentity: newValue) }
+        set { extras = EventExtras(contentType: contentType, origin: origin, headers: headers, sourceIdentity: newValue) }
     }
 
     /// The identity that names this event across buses: ``sourceIdentity`` when it was forwarded, else

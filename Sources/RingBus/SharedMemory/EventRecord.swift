@@ -291,7 +291,7 @@ public enum EventRecord {
         }
         return Event(topic: topicText, body: .bytes(storage!), timestamp: date(wallClockNanoseconds: nanos),
                      identity: identity, idempotencyKey: key, contentType: contentType,
-                     extras: EventExtras(origin: origin, headers: headers, sourceIdentity: source))
+                     extras: EventExtras(contentType: nil, origin: origin, headers: headers, sourceIdentity: source))
     }
 
     /// The headers block: entries of name length, name, value length, value (see the table above).
