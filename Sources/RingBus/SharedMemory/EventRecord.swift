@@ -220,12 +220,11 @@ public enum EventRecord {
         if version == 1, readLittleEndian(UInt32.self, body, at: 4) != 0 {
             throw EventRecordError(offset: 4, reason: "reserved bytes are not 0")
         }
-        for (flag, length, offset, name) in [(flagKey, keyLength, 2, "key"), (flagContentType, contentTypeLength, 4, "content type"),
-                                             (flagOrigin, originLength, 5, "origin"), (flagHeaders, headersLength, 6, "headers")]
-            where (flags & flag != 0) != (length != 0)
-        {
-            throw EventRecordError(offset: offset, reason: "the \(name) length \(length) disagrees with the flags \(flags)")
-        }
+        // Each length is 0 exactly when its flag is clear (four checks, no array: this runs per event).
+        try lengthAgrees(flags, flagKey, keyLength, at: 2, "key")
+        try lengthAgrees(flags, flagContentType, contentTypeLength, at: 4, "content type")
+        try lengthAgrees(flags, flagOrigin, originLength, at: 5, "origin")
+        try lengthAgrees(flags, flagHeaders, headersLength, at: 6, "headers")
         guard keyLength <= maxKeyLength else {
             throw EventRecordError(offset: 2, reason: "key length \(keyLength) exceeds \(maxKeyLength)")
         }
@@ -292,6 +291,15 @@ public enum EventRecord {
         return Event(topic: topicText, body: .bytes(storage!), timestamp: date(wallClockNanoseconds: nanos),
                      identity: identity, idempotencyKey: key, contentType: contentType,
                      extras: EventExtras(contentType: nil, origin: origin, headers: headers, sourceIdentity: source))
+    }
+
+    @inline(__always)
+    private static func lengthAgrees(_ flags: UInt8, _ flag: UInt8, _ length: Int, at offset: Int, _ name: StaticString)
+        throws(EventRecordError)
+    {
+        if (flags & flag != 0) != (length != 0) {
+            throw EventRecordError(offset: offset, reason: "the \(name) length \(length) disagrees with the flags \(flags)")
+        }
     }
 
     /// The headers block: entries of name length, name, value length, value (see the table above).

@@ -23,7 +23,7 @@ import Glibc
 import RingBus
 import Synchronization
 
-let busModes: Set<String> = ["bus-sub", "bus-pub"]
+let busModes: Set<String> = ["bus-sub", "bus-pub", "alloc-event"]
 
 /// Runs a bus mode; returns the exit status.
 func runBusMode(_ args: [String]) async -> Int32 {

@@ -15,6 +15,7 @@
 //   alloc-produce BUS WARM COUNT SIZE                        zero-copy batches of 16 (claim, fill, commit);
 //                                                            reports heap allocations over the last COUNT
 //   bus-sub, bus-pub                                         the EventBus API: see BusModes.swift
+//   alloc-event BUS WARM COUNT TIMEOUT_S READ(0|1)          the Event face: see AllocEventMode.swift
 //   alloc-consume BUS WARM COUNT TIMEOUT_S                   gating reader polling borrowed views; reports
 //                                                            heap allocations over events WARM..<WARM+COUNT
 
@@ -66,7 +67,7 @@ if args.count >= 2, busModes.contains(args[1]) {
     let status = Atomic<Int32>(0)
     let finished = DispatchSemaphore(value: 0)
     Task.detached {
-        status.store(await runBusMode(args), ordering: .relaxed)
+        status.store(args[1] == "alloc-event" ? await allocEventMode(args) : await runBusMode(args), ordering: .relaxed)
         finished.signal()
     }
     finished.wait()
