@@ -2,7 +2,8 @@
 """Heap allocations per delivered event on the Event face's default path (issue 13's target: 0 when the
 handler does not read `payload`, at most 2 when it does), counted by the test peer's malloc interposer.
 
-    swift build --build-tests && python3 Benchmarks/ab/event_allocs.py
+    swift build -c release --product ringbus && swift build -c release --product RingBusTestPeer &&
+        python3 Benchmarks/ab/event_allocs.py
 
 A bus made by the CLI; the peer (`RingBusTestPeer alloc-event`, Tests/Support/RingBusTestPeer/
 AllocEventMode.swift) subscribes at-least-once with a per-event ClosureHandler and counts the process's
@@ -13,7 +14,7 @@ import json, os, subprocess, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI, PEER = ROOT / ".build/debug/ringbus", ROOT / ".build/debug/RingBusTestPeer"
+CLI, PEER = ROOT / ".build/release/ringbus", ROOT / ".build/release/RingBusTestPeer"
 for read in ("0", "1"):
     bus = f"allocs-{os.getpid()}-{read}"
     subprocess.run([CLI, "create", bus], check=True, capture_output=True)

@@ -257,7 +257,9 @@ struct JSONParser {
     mutating func parseObject(depth: Int) throws(JSONDecodingError) -> JSONValue {
         guard depth <= JSONValue.maximumDepth else { throw error("nested deeper than \(JSONValue.maximumDepth)") }
         index += 1
-        var members = [String: JSONValue]()
+        // Room for 8 members at once: an event's object usually has a few, and growing from empty
+        // reallocated at the second member (one heap allocation per decoded event more, issue 13).
+        var members = building ? [String: JSONValue](minimumCapacity: 8) : [:]
         skipWhitespace()
         if peek == UInt8(ascii: "}") { index += 1; return .object(members) }
         while true {

@@ -182,15 +182,17 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         let executor = asUnownedTaskExecutor()
         typealias Snapshot = (readers: [UnsafeMutablePointer<rbus_consumer>?], writers: [UnsafeMutablePointer<rbus_producer>?],
                               needEnds: [UInt64], seen: UInt64, running: Bool)
+        // Two job lists that trade places each round, both keeping their capacity: taking the jobs out
+        // as a new array left `s.jobs` without storage, so the next enqueue allocated one (two heap
+        // allocations per resumed subscription, found with heaptrack, issue 13).
+        var jobs: [UnownedJob] = []
+        jobs.reserveCapacity(16)
         while true {
             // The jobs of tasks that prefer this executor (subscriptions resumed by the round before,
             // or woken by someone else): run here, so a resumed subscription costs no second wake.
-            let jobs = state.withLock { s -> [UnownedJob] in
-                var out: [UnownedJob] = []
-                swap(&out, &s.jobs)
-                return out
-            }
+            state.withLock { s in swap(&jobs, &s.jobs) }
             for job in jobs { job.runSynchronously(on: executor) }
+            jobs.removeAll(keepingCapacity: true)
             let dropped = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
                 guard !s.cancelled.isEmpty else { return [] }
                 var out: [CheckedContinuation<Bool, Never>] = []
@@ -262,6 +264,12 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// The change counter, read under the state lock before the wait (so a registration that comes
     /// later bumps it past this value).
     private func changesNow() -> UInt64 { rbus_counter_load(changes) }
+}
+
+extension BusWaiter {
+    /// True when jobs wait for the thread (another subscription of this bus object was resumed): a
+    /// polling subscription yields then, and otherwise keeps the thread (Task.yield allocates a job).
+    var hasQueuedJobs: Bool { state.withLock { !$0.jobs.isEmpty } }
 }
 
 extension BusWaiter: TaskExecutor {

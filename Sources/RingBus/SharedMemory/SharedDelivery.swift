@@ -162,11 +162,21 @@ extension SharedSubscription {
             spinUntil = .now
         }
         defer { if spinning { reader.endSpinning() } }
-        // Polling, with the thread given back to the bus thread's other work between polls.
+        // Polling. The thread is given back to the bus thread's other work when another job waits for it,
+        // and at least every millisecond (the thread's own rounds: sleepers, evictions); not after every
+        // check: each Task.yield allocates a job, one heap allocation per event (issue 13).
+        var yielded = ContinuousClock.now
         while spinUntil.map({ ContinuousClock.now < $0 }) ?? true {
             if stopping.load(ordering: .acquiring) || ctx.segment.isRemoved { return false }
-            if reader.hasData { return true }
-            await Task.yield()
+            for _ in 0..<64 {
+                if reader.hasData { return true }
+                CPUHints.relax()
+            }
+            let now = ContinuousClock.now
+            if ctx.waiter.hasQueuedJobs || now - yielded > .milliseconds(1) {
+                await Task.yield()
+                yielded = now
+            }
         }
         if stopping.load(ordering: .acquiring) { return false }
         return await ctx.waiter.waitForData(reader, id: id)
