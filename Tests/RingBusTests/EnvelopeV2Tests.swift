@@ -132,7 +132,7 @@ struct EnvelopeV2Tests {
             let digits = Array(s.filter(\.isHexDigit))
             return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
         }
-        let one = try decode("order.created", hex("02010700000000002" + "4a013e3ba82ec186f726465722d377b226964223a377d"))
+        let one = try decode("order.created", hex("01010700000000002" + "4a013e3ba82ec186f726465722d377b226964223a377d"))
         #expect(one.idempotencyKey == "order-7" && one.payload == ["id": 7])
         #expect(EventRecord.wallClockNanoseconds(one.timestamp) / 1000 == 1_795_954_090_599_227) // 2026-11-29T12:08:10.599227Z
         let two = try decode("t", hex("""
@@ -142,5 +142,39 @@ struct EnvelopeV2Tests {
         #expect(two.contentType == "application/x-protobuf" && two.origin == "host-a" && two.headers == ["trace-id": "abc"])
         #expect(two.sourceIdentity == EventIdentity(incarnation: 0x1122_3344_5566_7788, stream: 3, sequence: 42))
         #expect(two.payloadBytes == [0x08, 0x07] && two.idempotencyKey == nil)
+    }
+    @Test("an empty idempotency key round-trips (a set flag with length 0), in both versions")
+    func emptyKey() throws {
+        let body = try EventRecord.body(of: Event(topic: "t", payload: 1, idempotencyKey: ""))
+        #expect(body[0] == 1 && body[1] == 1 && body[2] == 0)
+        #expect(try decode("t", body).idempotencyKey == "")
+        var v2 = body
+        v2[0] = 2
+        #expect(try decode("t", v2).idempotencyKey == "")
+    }
+
+    @Test("version 1 is written when it says it all (a key at most), so older readers keep reading")
+    func writesVersionOneWhenItCan() throws {
+        #expect(try EventRecord.body(of: Event(topic: "t", payload: 1))[0] == 1)
+        #expect(try EventRecord.body(of: Event(topic: "t", payload: 1, idempotencyKey: "k"))[0] == 1)
+        var e = Event(topic: "t", payload: 1)
+        e.origin = "o"
+        #expect(try EventRecord.body(of: e)[0] == 2)
+    }
+
+    @Test("the content type and the payload's bytes always agree")
+    func contentTypeAgreesWithBytes() throws {
+        var json = Event(topic: "t", payload: ["a": 1])
+        json.timestamp = Date(timeIntervalSince1970: 1_700_000_000.5) // exact through nanoseconds and back
+        json.contentType = "application/json+custom" // relabelled: its JSON text becomes raw bytes
+        #expect(!json.isJSON && json.payloadBytes == Array(#"{"a":1}"#.utf8) && json.payload == .null)
+        var back = try decode("t", try EventRecord.body(of: json))
+        #expect(back == json)
+        back.contentType = nil // the bytes are JSON: a JSON payload again
+        #expect(back.isJSON && back.payload == ["a": 1])
+        var raw = Event(topic: "t", bytes: [0xFF], contentType: "application/octet-stream")
+        raw.contentType = nil // not JSON: stays raw, and publishing refuses it
+        #expect(!raw.isJSON)
+        #expect(throws: EventRecordError.self) { try EventRecord.body(of: raw) }
     }
 }

@@ -64,6 +64,7 @@ func deadLetter(for event: Event, error: any Error, prefix: String) -> Event? {
     } else { // raw bytes, or an envelope that failed validation: the bytes as they were, never parsed
         letter["content_type"] = .string(event.contentType ?? "")
         letter["payload_base64"] = .string(Data(event.payloadBytes).base64EncodedString())
+        if let length = event.headers["body-length"] { letter["body_length"] = .string(length) } // when cut short
     }
     return Event(topic: prefix + "." + event.topic, payload: .object(letter))
 }

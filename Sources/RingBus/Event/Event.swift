@@ -109,7 +109,7 @@ public struct Event: Sendable, Hashable {
     public var payloadBytes: [UInt8] { body.encoded }
 
     /// True when the payload is JSON (``contentType`` is `nil`).
-    public var isJSON: Bool { contentType == nil }
+    public var isJSON: Bool { body.isJSON }
 
     public static func == (a: Event, b: Event) -> Bool {
         a.topic == b.topic && a.timestamp == b.timestamp && a.identity == b.identity && a.idempotencyKey == b.idempotencyKey

@@ -41,9 +41,22 @@ final class EventExtras: Hashable, Sendable {
 
 extension Event {
     /// The payload's content type; `nil` means JSON (`application/json`).
+    ///
+    /// Setting it relabels the payload's bytes: a JSON payload given a content type becomes raw bytes
+    /// (its JSON text); raw bytes set to `nil` become a JSON payload when they are one JSON document, and
+    /// otherwise stay raw bytes without a type, which publishing refuses.
     public var contentType: String? {
         get { extras?.contentType }
-        set { extras = EventExtras(contentType: newValue, origin: origin, headers: headers, sourceIdentity: sourceIdentity) }
+        set {
+            extras = EventExtras(contentType: newValue, origin: origin, headers: headers, sourceIdentity: sourceIdentity)
+            if newValue != nil, body.isJSON {
+                body = .bytes(PayloadBytes(validated: body.encoded, isJSON: false))
+            } else if newValue == nil, !body.isJSON {
+                let bytes = body.encoded
+                let valid = bytes.withUnsafeBytes { (try? JSONValidation.validate($0)) != nil }
+                if valid { body = .bytes(PayloadBytes(validated: bytes, isJSON: true)) }
+            }
+        }
     }
 
     /// Where the event entered the system, e.g. `"host-a/orders"`: set by a bridge so that an event is

@@ -267,9 +267,10 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
 }
 
 extension BusWaiter {
-    /// True when jobs wait for the thread (another subscription of this bus object was resumed): a
-    /// polling subscription yields then, and otherwise keeps the thread (Task.yield allocates a job).
-    var hasQueuedJobs: Bool { state.withLock { !$0.jobs.isEmpty } }
+    /// True when someone else needs the thread: a queued job (another subscription was resumed), or a
+    /// subscription or publisher waiting, whose wake needs the thread's round. A polling subscription
+    /// yields then, and otherwise keeps the thread (Task.yield allocates a job).
+    var othersNeedThread: Bool { state.withLock { !$0.jobs.isEmpty || !$0.waiting.isEmpty || !$0.writers.isEmpty } }
 }
 
 extension BusWaiter: TaskExecutor {

@@ -92,6 +92,12 @@ public enum EventRecord {
         guard keyCount <= maxKeyLength else {
             throw EventRecordError(offset: 2, reason: "idempotency key of \(keyCount) bytes exceeds \(maxKeyLength)")
         }
+        // The content type says what the bytes are: raw bytes need one, a JSON payload must not have one
+        // (Event's setter keeps them agreeing; this is the last line of defence before another process).
+        guard event.body.isJSON == (event.contentType == nil) else {
+            throw EventRecordError(offset: 4, reason: event.contentType == nil
+                ? "raw payload bytes without a content type" : "a JSON payload with content type '\(event.contentType!)'")
+        }
         let contentType = event.contentType.map { Array($0.utf8) } ?? []
         if event.contentType != nil {
             guard (1...maxContentTypeLength).contains(contentType.count), contentType.allSatisfy(isVisibleASCII) else {
@@ -103,6 +109,9 @@ public enum EventRecord {
             throw EventRecordError(offset: 5, reason: "origin must be 1-\(maxOriginLength) bytes")
         }
         let source = event.sourceIdentity ?? (event.identity == .unassigned ? nil : event.identity)
+        if let source, UInt32(exactly: source.stream) == nil {
+            throw EventRecordError(offset: 16, reason: "source identity stream \(source.stream) is out of range")
+        }
         let headers = event.headers
         var headerBytes = [UInt8]()
         if !headers.isEmpty {
@@ -131,8 +140,11 @@ public enum EventRecord {
         if !headers.isEmpty { flags |= flagHeaders }
         // The 16 fixed bytes in one append.
         var fixed: (UInt64, UInt64) = (0, 0)
+        // Version 1 when it can say it all (a key at most): readers of the build before issue 13 on the
+        // same bus keep reading such events during a rolling upgrade.
+        let version = flags & ~flagKey == 0 ? 1 : formatVersion
         withUnsafeMutableBytes(of: &fixed) { f in
-            f[0] = formatVersion
+            f[0] = version
             f[1] = flags
             f.storeBytes(of: UInt16(keyCount).littleEndian, toByteOffset: 2, as: UInt16.self)
             f[4] = UInt8(contentType.count)
@@ -221,7 +233,11 @@ public enum EventRecord {
             throw EventRecordError(offset: 4, reason: "reserved bytes are not 0")
         }
         // Each length is 0 exactly when its flag is clear (four checks, no array: this runs per event).
-        try lengthAgrees(flags, flagKey, keyLength, at: 2, "key")
+        // The key: a set flag with length 0 is the empty key (version 1 wrote it so); a length without
+        // the flag is refused.
+        if flags & flagKey == 0, keyLength != 0 {
+            throw EventRecordError(offset: 2, reason: "the key length \(keyLength) disagrees with the flags \(flags)")
+        }
         try lengthAgrees(flags, flagContentType, contentTypeLength, at: 4, "content type")
         try lengthAgrees(flags, flagOrigin, originLength, at: 5, "origin")
         try lengthAgrees(flags, flagHeaders, headersLength, at: 6, "headers")
@@ -258,7 +274,7 @@ public enum EventRecord {
             return s
         }
         var key: String? = nil
-        if keyLength > 0 { let start = at; key = try text(try field(keyLength, "key"), "idempotency key", from: start) }
+        if flags & flagKey != 0 { let start = at; key = try text(try field(keyLength, "key"), "idempotency key", from: start) }
         var contentType: String? = nil
         if contentTypeLength > 0 {
             let start = at
@@ -283,7 +299,9 @@ public enum EventRecord {
                 throw EventRecordError(offset: payloadStart + error.offset, reason: "payload: \(error.reason)")
             }
         }
-        if storage != nil, isKnownUniquelyReferenced(&storage!) {
+        // Reused when only the caller holds it, and not far larger than needed (one huge payload must not
+        // pin its size in every place of a subscriber's pool).
+        if storage != nil, isKnownUniquelyReferenced(&storage!), storage!.bytes.capacity <= max(64 << 10, 4 * payload.count) {
             storage!.refill(payload, isJSON: isJSON)
         } else {
             storage = PayloadBytes(validated: Array(payload), isJSON: isJSON)

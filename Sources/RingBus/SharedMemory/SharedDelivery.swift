@@ -87,8 +87,9 @@ extension SharedSubscription {
         end()
     }
 
-    /// Invalid envelopes read (a payload that is not JSON, a field out of its limits) go to the
-    /// dead-letter topic with the reason, whatever the guarantee: they never reach a handler.
+    /// Invalid envelopes read by a gating subscription (a payload that is not JSON, a field out of its
+    /// limits) go to the dead-letter topic with the reason, as a failing handler's events do; they never
+    /// reach a handler (an at-most-once subscription counts and skips them).
     private func deadLetterRejected(_ ctx: DeliveryContext) {
         for (event, error) in rejected where ctx.publisher.publishDeadLetter(event, error: error) {
             counters.deadLettered.add(1, ordering: .relaxed)
@@ -101,7 +102,7 @@ extension SharedSubscription {
     /// event (at-most-once: counted and logged).
     private func handleBatch(_ batch: [Taken], _ handler: any BatchEventHandler, sinceCommit: inout [Int],
                              _ ctx: DeliveryContext) async {
-        willHandle(batch[batch.count - 1]) // resumePoint() inside the handler covers the whole batch
+        willHandle(batch: batch) // resumePoint() inside the handler covers the whole batch, every stream
         let events = batch.map(\.event)
         do {
             try await handler.handle(batch: events)
@@ -118,6 +119,7 @@ extension SharedSubscription {
             }
         }
         queued.store(0, ordering: .relaxed)
+        handledBatch()
         for t in batch { handledOne(t, sinceCommit: &sinceCommit) }
     }
 
@@ -162,9 +164,10 @@ extension SharedSubscription {
             spinUntil = .now
         }
         defer { if spinning { reader.endSpinning() } }
-        // Polling. The thread is given back to the bus thread's other work when another job waits for it,
-        // and at least every millisecond (the thread's own rounds: sleepers, evictions); not after every
-        // check: each Task.yield allocates a job, one heap allocation per event (issue 13).
+        // Polling. The thread is given back to the bus thread's other work after every round of checks
+        // when anyone else needs it (a queued job, a sleeping sibling subscription or a publisher waiting
+        // for room: their wake needs the thread's own round), else at least every millisecond; not after
+        // every check when alone: each Task.yield allocates a job, one heap allocation per event (issue 13).
         var yielded = ContinuousClock.now
         while spinUntil.map({ ContinuousClock.now < $0 }) ?? true {
             if stopping.load(ordering: .acquiring) || ctx.segment.isRemoved { return false }
@@ -173,7 +176,7 @@ extension SharedSubscription {
                 CPUHints.relax()
             }
             let now = ContinuousClock.now
-            if ctx.waiter.hasQueuedJobs || now - yielded > .milliseconds(1) {
+            if ctx.waiter.othersNeedThread || now - yielded > .milliseconds(1) {
                 await Task.yield()
                 yielded = now
             }

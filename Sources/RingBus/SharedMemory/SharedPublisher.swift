@@ -285,10 +285,11 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
     /// committed before the caller commits its cursor past the failed event.
     func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
         guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
-        let committed: Bool
-        if case .committed = try? publishNow(letter, mayWait: false) { committed = true } else { committed = false }
-        logger.warning(committed ? "dead-lettered an event after its retries" : "could not dead-letter an event (ring full)",
-                       metadata: ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"])
+        let outcome = Result { try publishNow(letter, mayWait: false) }
+        let committed = if case .success(.committed) = outcome { true } else { false }
+        var metadata: Logger.Metadata = ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"]
+        if case .failure(let why) = outcome { metadata["dead-letter-error"] = "\(why)" } // full ring, too large, …
+        logger.warning(committed ? "dead-lettered an event" : "could not publish the dead letter of an event", metadata: metadata)
         return committed
     }
 

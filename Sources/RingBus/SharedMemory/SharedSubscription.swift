@@ -45,6 +45,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     var spinDecision: (allowed: Bool, until: ContinuousClock.Instant)?
     /// The event being handled: its stream and the position just past it (task only).
     private(set) var inHandler: (stream: Int, nextPosition: UInt64)?
+    /// A batch handler's batch, per stream the position just past its last event there (task only).
+    private var batchInHandler: [(stream: Int, nextPosition: UInt64)] = []
 
     /// One event taken off the ring, with where it lies, so the cursor can be committed past it (or the
     /// reader moved back to it) later.
@@ -103,10 +105,21 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     func resumePoint() -> [UInt64] {
         var positions = (0..<streams).map { handled[$0].load(ordering: .acquiring) }
         if let (si, next) = inHandler { positions[si] = max(positions[si], next) }
+        for (si, next) in batchInHandler { positions[si] = max(positions[si], next) }
         return positions
     }
 
     func willHandle(_ taken: Taken) { inHandler = (Int(taken.stream), taken.nextPosition) }
+
+    /// A batch handler is about to run on `batch`: a resume point taken inside it covers every event
+    /// of the batch, on every stream the batch spans.
+    func willHandle(batch: [Taken]) {
+        batchInHandler.removeAll(keepingCapacity: true)
+        for t in batch { batchInHandler.append((Int(t.stream), t.nextPosition)) } // positions only grow
+    }
+
+    /// The batch handler returned (or gave up): its events are recorded as handled one by one.
+    func handledBatch() { batchInHandler.removeAll(keepingCapacity: true) }
 
     /// Asks the task to end before its next event (it then closes the consumer).
     func stop(waiter: BusWaiter) {
@@ -135,9 +148,12 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
                                                reusing: &payloadPool[slot])
             } catch {
                 undecodable.add(1, ordering: .relaxed)
-                if EventRecord.isEnvelope(v.payload) {
-                    var bad = Event(topic: topicText ?? "invalid-topic", bytes: UnsafeRawBufferPointer(v.payload),
-                                    contentType: "application/octet-stream")
+                if gating, EventRecord.isEnvelope(v.payload) { // as a handler failure: dead-lettered when gating
+                    // At most the first 4 KiB of the body travel in the letter (base64 grows it by a third:
+                    // a whole body near the bus's maximum could never be published as a letter).
+                    let kept = UnsafeRawBufferPointer(rebasing: v.payload.prefix(4096))
+                    var bad = Event(topic: topicText ?? "invalid-topic", bytes: kept, contentType: "application/octet-stream")
+                    bad.headers = ["body-length": "\(v.payload.count)"]
                     bad.identity = identity
                     rejected.append((bad, error))
                 }
