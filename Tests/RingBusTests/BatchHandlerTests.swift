@@ -56,4 +56,53 @@ struct BatchHandlerTests {
         #expect(s.deadLettered == UInt64(failing[0].count) && s.retried == 2)
         #expect(await closed(bus))
     }
+    @Test("a resume point taken in a batch handler covers the whole batch, on every stream it spans")
+    func resumePointCoversTheBatch() async throws {
+        let name = uniqueBusName("batchresume")
+        var options = SharedMemoryBusOptions()
+        options.segment.streams = 2
+        options.segment.capacity = 1 << 20
+        let cfg = config { $0.deliveryGuarantee = .exactlyOnce; $0.bufferSize = 64 }
+        let subscriber = try SharedMemoryEventBus(name: name, config: cfg, options: options)
+        defer { try? SharedMemoryEventBus.remove(name: name) }
+        let gate = Gate()
+        let taken = Mutex<(point: ResumePoint?, handled: Set<Int64>)>((nil, []))
+        try await subscriber.subscribe(toTopics: ["r"], durableName: "d", start: .committed, BatchAdapter(handler: BatchClosureHandler { events in
+            await gate.wait()
+            let values = events.map { $0.payload.intValue! }
+            taken.withLock { t in
+                guard t.point == nil else { return }
+                t.handled.formUnion(values)
+                if values.contains(where: { $0 < 100 }) && values.contains(where: { $0 >= 100 }) {
+                    t.point = subscriber.currentResumePoint() // a batch spanning both streams
+                }
+            }
+        }))
+        // Two publishers: two streams. The first event's batch waits at the gate; the rest pile up behind it.
+        let p1 = try SharedMemoryEventBus(name: name, config: cfg, options: options)
+        let p2 = try SharedMemoryEventBus(name: name, config: cfg, options: options)
+        try await p1.publish(Event(topic: "r", payload: 0))
+        try await Task.sleep(for: .milliseconds(20))
+        for i in 1..<5 {
+            try await p1.publish(Event(topic: "r", payload: .int(Int64(i))))
+            try await p2.publish(Event(topic: "r", payload: .int(Int64(100 + i))))
+        }
+        gate.release()
+        #expect(await flushed(subscriber))
+        let (point, handled) = taken.withLock { ($0.point, $0.handled) }
+        let resumeAt = try #require(point, "no batch spanned both streams: \(handled.sorted())")
+        await subscriber.close()
+
+        // Resuming after the point delivers nothing the batch held, on either stream.
+        let again = try SharedMemoryEventBus(name: name, config: cfg, options: options)
+        let seen = Mutex(Set<Int64>())
+        try await again.subscribe(toTopics: ["r"], durableName: "d2", resumingAfter: resumeAt, ClosureHandler { e in
+            _ = seen.withLock { $0.insert(e.payload.intValue!) }
+        })
+        try await p1.publish(Event(topic: "r", payload: 999)) // a marker after everything
+        #expect(await flushed(again))
+        let redelivered = seen.withLock { $0 }.intersection(handled)
+        #expect(redelivered.isEmpty, "delivered again after the resume point: \(redelivered.sorted())")
+        for bus in [again, p1, p2] { await bus.close() }
+    }
 }
