@@ -420,14 +420,6 @@ struct JSONParser {
         return v
     }
 
-    /// `validUTF8` without making the String.
-    static func checkUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) {
-        if bytes.withContiguousStorageIfAvailable({ JSONScan.isASCII(UnsafeRawBufferPointer($0)) }) == true { return }
-        if let bad = UTF8Validation.firstInvalidOffset(in: bytes) {
-            throw JSONDecodingError(offset: offset + bad, reason: "invalid UTF-8 in a string")
-        }
-    }
-
     static func validUTF8<C: Collection<UInt8>>(_ bytes: C, at offset: Int) throws(JSONDecodingError) -> String {
         if bytes.withContiguousStorageIfAvailable({ JSONScan.isASCII(UnsafeRawBufferPointer($0)) }) ?? bytes.allSatisfy({ $0 < 0x80 }) {
             return String(decoding: bytes, as: UTF8.self) // ASCII is valid UTF-8

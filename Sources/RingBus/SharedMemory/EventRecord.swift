@@ -117,10 +117,10 @@ public enum EventRecord {
         if !headers.isEmpty {
             for (name, value) in headers.sorted(by: { $0.key < $1.key }) { // sorted: equal events, equal bytes
                 let n = Array(name.utf8), v = Array(value.utf8)
-                guard (1...255).contains(n.count), n.allSatisfy({ isVisibleASCII($0) && $0 != UInt8(ascii: ":") }) else {
+                guard (1...255).contains(n.count), n.allSatisfy(isHeaderNameByte) else {
                     throw EventRecordError(offset: 6, reason: "header name '\(name)' must be 1-255 bytes of visible ASCII without ':'")
                 }
-                guard v.count <= Int(UInt16.max), !v.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }) else {
+                guard v.count <= Int(UInt16.max), !v.contains(where: isForbiddenInHeaderValue) else {
                     throw EventRecordError(offset: 6, reason: "header '\(name)' has a value over 65535 bytes or with CR, LF or NUL")
                 }
                 headerBytes.append(UInt8(n.count))
@@ -167,6 +167,9 @@ public enum EventRecord {
     }
 
     static func isVisibleASCII(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7f }
+    /// What a header name and value may hold: the one rule, for the encoder and the decoder.
+    static func isHeaderNameByte(_ b: UInt8) -> Bool { isVisibleASCII(b) && b != UInt8(ascii: ":") }
+    static func isForbiddenInHeaderValue(_ b: UInt8) -> Bool { b == 0 || b == 0x0A || b == 0x0D }
 
     /// True when `body` starts like an envelope (long enough, a version this build reads): an invalid one
     /// is an event gone wrong (dead-lettered); anything else is not an event at all (a zero-copy publish
@@ -330,7 +333,7 @@ public enum EventRecord {
                 throw EventRecordError(offset: base + i, reason: "a header name of \(nameLength) bytes runs past the headers")
             }
             let name = UnsafeRawBufferPointer(rebasing: block[(i + 1) ..< (i + 1 + nameLength)])
-            guard name.allSatisfy({ isVisibleASCII($0) && $0 != UInt8(ascii: ":") }) else {
+            guard name.allSatisfy(isHeaderNameByte) else {
                 throw EventRecordError(offset: base + i + 1, reason: "a header name is not visible ASCII without ':'")
             }
             i += 1 + nameLength
@@ -340,7 +343,7 @@ public enum EventRecord {
                 throw EventRecordError(offset: base + i, reason: "a header value of \(valueLength) bytes runs past the headers")
             }
             let value = UnsafeRawBufferPointer(rebasing: block[i ..< (i + valueLength)])
-            guard !value.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }),
+            guard !value.contains(where: isForbiddenInHeaderValue),
                   let v = try? JSONParser.validUTF8(value, at: 0) else {
                 throw EventRecordError(offset: base + i, reason: "a header value is not UTF-8 without CR, LF and NUL")
             }
