@@ -127,6 +127,28 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm/ringbus.\(bus.name)"))
     }
 
+    /// Found by an outside attack: `tail` printed a raw (non-JSON) payload as `"payload":null`, the
+    /// same as a JSON null, and dropped its content type and headers.
+    @Test("tail shows a raw payload as its content type and base64 bytes, with headers and origin")
+    func tailRawPayload() async throws {
+        let bus = CLIBus()
+        #expect(try ringbus(["create", bus.name, "--capacity", "256KiB"]).status == 0)
+        let tail = try Peer.ringbus(["tail", bus.name, "cam.*", "--json", "--count", "1", "--timeout", "30"])
+        #expect(waitForConsumer(on: bus.name))
+        var options = SharedMemoryBusOptions()
+        options.createIfMissing = false
+        let shm = try SharedMemoryEventBus(name: bus.name, config: EventBusConfig(), options: options)
+        var e = Event(topic: "cam.frame", bytes: [0xFF, 0xD8, 0x00, 0x01], contentType: "image/jpeg")
+        e.headers = ["trace-id": "t-9"]
+        e.origin = "host-a"
+        try await shm.publish(e)
+        await shm.close()
+        #expect(tail.wait() == 0)
+        let line = try #require(tail.outputLines.compactMap(object).first)
+        #expect(line["content_type"] as? String == "image/jpeg" && line["payload_base64"] as? String == "/9gAAQ==")
+        #expect(line["payload"] == nil && (line["headers"] as? [String: String]) == ["trace-id": "t-9"] && line["origin"] as? String == "host-a")
+    }
+
     @Test("a durable tail killed with SIGKILL and started again prints every event at least once")
     func durableTail() throws {
         let bus = CLIBus()

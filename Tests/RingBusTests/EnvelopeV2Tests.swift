@@ -46,6 +46,13 @@ struct EnvelopeV2Tests {
         committed.identity = EventIdentity(incarnation: 2, stream: 0, sequence: 10)
         let again = try decode("t", try EventRecord.body(of: committed), EventIdentity(incarnation: 3, stream: 0, sequence: 0))
         #expect(again.sourceIdentity == committed.identity && again.originalIdentity == committed.identity)
+
+        // Found by an outside attack: `.unassigned` as a source identity travelled as 0:0:0.
+        var unassigned = Event(topic: "t", payload: 1)
+        unassigned.sourceIdentity = .unassigned
+        #expect(unassigned.sourceIdentity == nil)
+        let fresh = try decode("t", try EventRecord.body(of: unassigned), id)
+        #expect(fresh.sourceIdentity == nil && fresh.originalIdentity == id)
     }
 
     @Test("a version-1 body (as the build before issue 13 wrote it) is still read")

@@ -292,4 +292,51 @@ extension SharedMemoryBusTests {
         let s = await bus.stats()
         #expect(s.undecodable == 1 && s.deadLettered == 1)
     }
+
+    /// Found by an outside attack: a failed event whose dead letter could not be published (the letter
+    /// larger than the bus's largest event; `$dlq.` plus a 251-byte topic over 255 bytes) was skipped
+    /// with a log line only, lost for the at-least-once path. Every letter is now publishable.
+    @Test("a dead letter is always publishable: a payload near the limit, a topic near 255 bytes")
+    func deadLettersAlwaysFit() async throws {
+        let bus = try smallBus(.atLeastOnce)
+        defer { try? SharedMemoryEventBus.remove(name: bus.name) }
+        let letters = Mutex([Event]())
+        try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
+        try await bus.subscribe(toTopics: ["big.>"], ClosureHandler { _ in throw EventBusError.publishError("refused") })
+        let nearLimit = String(repeating: "x", count: 440) // the event fits in 512 bytes; a letter holding it does not
+        try await bus.publish(Event(topic: "big.one", payload: ["pad": .string(nearLimit)]))
+        let longTopic = "big." + String(repeating: "t", count: 247) // 251 bytes: "$dlq." makes 256
+        try await bus.publish(Event(topic: longTopic, payload: 1))
+        #expect(await eventually { letters.withLock { $0.count } == 2 })
+        let got = letters.withLock { $0 }.sorted { $0.topic < $1.topic }
+        #expect(got.map(\.topic) == ["$dlq.big.one", "$dlq.invalid-topic"])
+        #expect(got[0].payload["payload_truncated"] == true && got[0].payload["body_length"]?.intValue ?? 0 > 440)
+        #expect(got[0].payload["payload_prefix_base64"]?.stringValue?.isEmpty == false)
+        #expect(got[1].payload["topic"]?.stringValue == longTopic && got[1].payload["payload"] == 1)
+        #expect(await bus.stats().deadLettered == 2)
+    }
+
+    /// Found by an outside attack: a value nested 600 deep, built in code, was published and reached
+    /// every subscriber only as a dead letter ("nested deeper than 512"). Publishing now refuses it.
+    @Test("a payload nested deeper than the decoder's limit is refused at publish")
+    func tooDeepRefused() async throws {
+        var options = SharedMemoryBusOptions()
+        options.segment.capacity = 64 << 10
+        options.segment.maxEventSize = 4096
+        let bus = try SharedMemoryEventBus(name: uniqueBusName("deep"), config: config { $0.deliveryGuarantee = .atLeastOnce },
+                                           options: options)
+        defer { try? SharedMemoryEventBus.remove(name: bus.name) }
+        func nested(_ depth: Int) -> JSONValue {
+            var v: JSONValue = 1
+            for _ in 0..<depth { v = .array([v]) }
+            return v
+        }
+        let got = Mutex([Event]())
+        try await bus.subscribe(toTopics: ["deep"], ClosureHandler { e in got.withLock { $0.append(e) } })
+        await #expect(throws: EventBusError.self) { try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth + 1))) }
+        try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth)))
+        #expect(await eventually { got.withLock { $0.count } == 1 })
+        #expect(got.withLock { $0.first?.payload } == nested(JSONValue.maximumDepth))
+        #expect(await bus.stats().undecodable == 0)
+    }
 }

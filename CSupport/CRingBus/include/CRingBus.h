@@ -14,6 +14,7 @@
 #include "rbus_uring.h"
 #include "rbus_system.h"
 #include "rbus_lock.h"
+#include "rbus_json.h"
 #include "rbus_snapshot.h"
 #include "rbus_testing.h"
 #endif

@@ -54,7 +54,15 @@ func retryFailedBatch(_ events: [Event], after firstError: any Error, policy ret
 
 /// The dead letter of `event` (topic `<prefix>.<topic>`, payload naming the original and the error), or
 /// `nil` when `event` is itself a dead letter (a dead letter is never dead-lettered again).
-func deadLetter(for event: Event, error: any Error, prefix: String) -> Event? {
+///
+/// A letter must always be publishable, or the event it stands for would be lost with only a log line:
+/// - when `<prefix>.<topic>` is not a topic one may publish (longer than 255 bytes; a topic that arrived
+///   raw with a wildcard, a space or an empty part), the letter goes to `<prefix>.invalid-topic`, and
+///   its `topic` member still names the original;
+/// - when the letter would not fit in `maxPayloadBytes` (the bus's largest event), the payload is left
+///   out and the first bytes that fit travel in `payload_prefix_base64`, with `body_length` the whole
+///   length and `payload_truncated` true.
+func deadLetter(for event: Event, error: any Error, prefix: String, maxPayloadBytes: Int? = nil) -> Event? {
     guard !event.topic.hasPrefix(prefix + ".") else { return nil }
     var letter: [String: JSONValue] = [
         "topic": .string(event.topic), "error": .string("\(error)"), "identity": .string(event.identity.description),
@@ -64,7 +72,20 @@ func deadLetter(for event: Event, error: any Error, prefix: String) -> Event? {
     } else { // raw bytes, or an envelope that failed validation: the bytes as they were, never parsed
         letter["content_type"] = .string(event.contentType ?? "")
         letter["payload_base64"] = .string(Data(event.payloadBytes).base64EncodedString())
-        if let length = event.headers["body-length"] { letter["body_length"] = .string(length) } // when cut short
+        if let length = event.headers["body-length"].flatMap(Int64.init) { letter["body_length"] = .int(length) } // when cut short
     }
-    return Event(topic: prefix + "." + event.topic, payload: .object(letter))
+    var topic = prefix + "." + event.topic
+    if Topic.problem(with: topic, allowWildcards: false) != nil { topic = prefix + ".invalid-topic" }
+    if let limit = maxPayloadBytes, JSONValue.object(letter).encodedBytes().count > limit {
+        let bytes = event.payloadBytes
+        letter["payload"] = nil
+        letter["payload_base64"] = nil
+        letter["payload_truncated"] = true
+        if letter["body_length"] == nil { letter["body_length"] = .int(Int64(bytes.count)) }
+        // What is left of the limit, as base64 (4 characters per 3 bytes), with room for the members'
+        // names and the error text, which are kept.
+        let room = limit - JSONValue.object(letter).encodedBytes().count - 64
+        letter["payload_prefix_base64"] = .string(Data(bytes.prefix(max(0, room / 4 * 3))).base64EncodedString())
+    }
+    return Event(topic: topic, payload: .object(letter))
 }

@@ -76,9 +76,13 @@ extension Event {
     /// The identity of the event's first commit, when it was committed again elsewhere (a replay into
     /// a new incarnation of a bus, a bridge): the same event keeps this identity however often it is
     /// forwarded, so a consumer can deduplicate across buses. `nil` for an event committed once.
+    /// Setting ``EventIdentity/unassigned`` (no event has it) sets `nil`.
     public var sourceIdentity: EventIdentity? {
         get { extras?.sourceIdentity }
-        set { extras = EventExtras(contentType: contentType, origin: origin, headers: headers, sourceIdentity: newValue) }
+        set {
+            let identity = newValue == .unassigned ? nil : newValue
+            extras = EventExtras(contentType: contentType, origin: origin, headers: headers, sourceIdentity: identity)
+        }
     }
 
     /// The identity that names this event across buses: ``sourceIdentity`` when it was forwarded, else

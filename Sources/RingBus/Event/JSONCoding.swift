@@ -30,6 +30,16 @@ extension JSONValue {
     /// the stack.
     public static let maximumDepth = 512
 
+    /// True when arrays and objects nest deeper than `limit` (the value itself is depth 1 when it is
+    /// an array or object). Looks no deeper than `limit + 1`, so it cannot exhaust the stack itself.
+    func nestsDeeper(than limit: Int) -> Bool {
+        switch self {
+        case .array(let a): limit <= 0 || a.contains { $0.nestsDeeper(than: limit - 1) }
+        case .object(let o): limit <= 0 || o.values.contains { $0.nestsDeeper(than: limit - 1) }
+        default: false
+        }
+    }
+
     /// Compact UTF-8 JSON, object keys sorted. Non-finite doubles (which `JSONValue` does not allow)
     /// encode as `null`.
     public func encodedBytes() -> [UInt8] {

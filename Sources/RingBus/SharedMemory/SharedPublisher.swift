@@ -195,6 +195,11 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
                 p.duplicatesSkipped &+= 1
                 return .success(.committed(prior.identity))
             }
+            // A value built in code deeper than every subscriber's decoder accepts would reach each of
+            // them only as a dead letter: refused here, as Event(topic:jsonBytes:) refuses such bytes.
+            if case .value(let v) = event.body, v.nestsDeeper(than: JSONValue.maximumDepth) {
+                return .failure(.publishError("the payload nests deeper than \(JSONValue.maximumDepth) arrays and objects"))
+            }
             p.body.removeAll(keepingCapacity: true)
             do { try EventRecord.appendHeader(of: event, to: &p.body) } catch { return .failure(.publishError("\(error)")) }
             event.body.append(to: &p.body) // bytes as they are; a value encoded once
@@ -284,7 +289,10 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
     /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is
     /// committed before the caller commits its cursor past the failed event.
     func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
-        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
+        // The letter's envelope header (Docs/LAYOUT.md §8.4: 24 bytes for a letter, which has no key,
+        // origin or headers) counts in the bus's largest event too; 64 bytes leave room for it.
+        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix,
+                                      maxPayloadBytes: segment.maxEventSize - 64) else { return false }
         let outcome = Result { try publishNow(letter, mayWait: false) }
         let committed = if case .success(.committed) = outcome { true } else { false }
         var metadata: Logger.Metadata = ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"]

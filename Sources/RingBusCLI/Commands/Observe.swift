@@ -232,7 +232,7 @@ struct Tail: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Exit 0 after this many seconds without an event, 0.001 to 10000000.") var timeout: Double?
     @Option(help: "An at-least-once consumer with this durable name: killed and restarted, it prints every event at least once.") var durable: String?
     @Option(help: "Where a new consumer starts: latest or earliest.") var from: String = "latest"
-    @Flag(help: "One JSON object per line: topic, payload, timestamp, stream, sequence (and redelivered).") var json = false
+    @Flag(help: "One JSON object per line: topic, payload (or content_type and payload_base64 for a raw payload), timestamp, stream, sequence (and redelivered, headers, origin).") var json = false
 
     func validate() throws {
         try validateBusName(bus)
@@ -276,15 +276,26 @@ struct Tail: AsyncParsableCommand {
             let json = self.json
             let handler = ClosureHandler { e in
                 let line: String
+                // A raw payload (not JSON) is shown as its content type and its bytes in base64, never
+                // as a JSON null; headers and origin when the event has them.
+                let raw = e.contentType.map { _ in Data(e.payloadBytes).base64EncodedString() }
                 if json {
-                    var o: [String: JSONValue] = ["topic": .string(e.topic), "payload": e.payload,
-                                                  "timestamp": .string(Tail.rfc3339(e.timestamp)),
+                    var o: [String: JSONValue] = ["topic": .string(e.topic), "timestamp": .string(Tail.rfc3339(e.timestamp)),
                                                   "stream": .int(Int64(e.identity.stream)),
                                                   "sequence": .int(Int64(clamping: e.identity.sequence))]
+                    if let raw, let type = e.contentType {
+                        o["content_type"] = .string(type)
+                        o["payload_base64"] = .string(raw)
+                    } else {
+                        o["payload"] = e.payload
+                    }
+                    if !e.headers.isEmpty { o["headers"] = .object(e.headers.mapValues { .string($0) }) }
+                    if let origin = e.origin { o["origin"] = .string(origin) }
                     if e.redelivered { o["redelivered"] = true }
                     line = jsonLine(.object(o))
                 } else {
-                    line = "\(Tail.rfc3339(e.timestamp)) \(e.topic) \(jsonLine(e.payload))\(e.redelivered ? " (redelivered)" : "")"
+                    let shown = raw.map { "(\(e.contentType ?? ""), \(e.payloadBytes.count) bytes, base64) \($0)" } ?? jsonLine(e.payload)
+                    line = "\(Tail.rfc3339(e.timestamp)) \(e.topic) \(shown)\(e.redelivered ? " (redelivered)" : "")"
                 }
                 // The whole line is written before this returns; only then is the event committed
                 // (durable). A reader that went away: exit without committing this event.

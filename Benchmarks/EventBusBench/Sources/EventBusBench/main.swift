@@ -197,7 +197,7 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--shm-pong" {
 
 let quick = CommandLine.arguments.contains("--quick")
 let scale = quick ? 20 : 1
-/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json, shm, side, zc).
+/// `--only NAME[,NAME]`: run only these groups (1to1, 1to50, latency, json, shm, side, steps, zc).
 let only: Set<String>? = CommandLine.arguments.firstIndex(of: "--only").map {
     Set(CommandLine.arguments[$0 + 1].split(separator: ",").map(String.init))
 }
@@ -228,6 +228,7 @@ if wanted("shm") {
     try await shmPingPong(20_000 / scale, "spin")
 }
 if wanted("side") { try await sideCosts(150_000 / scale) }
+if wanted("steps") { try await steps() }
 if wanted("zc") {
     if !cReferences(quick: quick) { FileHandle.standardError.write(Data("no .build/ringbench: C references skipped\n".utf8)) }
     try zcPingPong(200_000 / scale, block: false)
