@@ -56,6 +56,29 @@ struct BatchHandlerTests {
         #expect(s.deadLettered == UInt64(failing[0].count) && s.retried == 2)
         #expect(await closed(bus))
     }
+    /// Found by an outside attack: a batch handler could only be anonymous, so a subscriber process that
+    /// died lost what was published while it was away. The durable batch forms keep the name's place.
+    @Test("a durable batch subscription resumes its place: events published while it was away arrive, none twice")
+    func durableBatch() async throws {
+        let name = uniqueBusName("batch-durable")
+        defer { try? SharedMemoryEventBus.remove(name: name) }
+        let cfg = config { $0.deliveryGuarantee = .atLeastOnce }
+        let first = try SharedMemoryEventBus(name: name, config: cfg)
+        let seen = Mutex([Int64]())
+        let handler = BatchClosureHandler { events in seen.withLock { $0 += events.map { $0.payload.intValue! } } }
+        let sub = try await first.subscribe(toTopics: ["d"], durableName: "keeper", batchHandler: handler)
+        for i in 0..<10 { try await first.publish(Event(topic: "d", payload: .int(Int64(i)))) }
+        #expect(await eventually { seen.withLock { $0.count } == 10 })
+        await sub.cancel()
+        for i in 10..<20 { try await first.publish(Event(topic: "d", payload: .int(Int64(i)))) } // nobody reading
+        await first.close()
+        let second = try SharedMemoryEventBus(name: name, config: cfg)
+        try await second.subscribe(toTopics: ["d"], durableName: "keeper", start: .committed, batchHandler: handler)
+        #expect(await eventually { seen.withLock { $0.count } == 20 })
+        #expect(seen.withLock { $0 } == (0..<20).map(Int64.init))
+        #expect(await closed(second))
+    }
+
     @Test("a resume point taken in a batch handler covers the whole batch, on every stream it spans")
     func resumePointCoversTheBatch() async throws {
         let name = uniqueBusName("batchresume")

@@ -25,7 +25,7 @@ private func smallBus(_ guarantee: DeliveryGuarantee, bufferSize: Int = 100,
 }
 
 /// Waits (with a deadline) until `condition` holds.
-private func eventually(_ condition: () async -> Bool) async -> Bool {
+func eventually(_ condition: () async -> Bool) async -> Bool {
     let end = ContinuousClock.now + .seconds(30)
     while ContinuousClock.now < end {
         if await condition() { return true }

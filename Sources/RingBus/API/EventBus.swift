@@ -53,6 +53,12 @@ public protocol EventBus: Sendable {
     @discardableResult
     func subscribe(toTopics topics: [String], batchHandler: any BatchEventHandler) async throws -> Subscription
 
+    /// A batch handler under a durable name: as ``subscribe(toTopics:durableName:_:)`` for a per-event
+    /// handler (the name's place is kept while its process is away, and resumed), with batches.
+    @discardableResult
+    func subscribe(toTopics topics: [String], durableName: String, batchHandler: any BatchEventHandler) async throws
+        -> Subscription
+
     /// A subscription consumed as an `AsyncSequence`. It is registered before this returns, so no event
     /// published afterwards is missed.
     func subscribe(to topics: [String]) async throws -> EventStream
@@ -110,6 +116,15 @@ extension EventBus {
     @discardableResult
     public func subscribe(toTopics topics: [String], batchHandler: any BatchEventHandler) async throws -> Subscription {
         try await subscribe(toTopics: topics, BatchAdapter(handler: batchHandler))
+    }
+
+    /// A durable batch subscription through the backend's durable per-event form; the shared-memory
+    /// bus's delivery loop recognises the batch handler and hands it whole batches.
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, batchHandler: any BatchEventHandler) async throws
+        -> Subscription
+    {
+        try await subscribe(toTopics: topics, durableName: durableName, BatchAdapter(handler: batchHandler))
     }
 
     /// A backend without resume points has none.

@@ -29,6 +29,18 @@ extension SharedMemoryEventBus {
         try startSubscription(try TopicFilter.list(topics), durableName: durableName, start: start, handler)
     }
 
+    /// A batch handler (``BatchEventHandler``) under a durable name, from `start`: the durable
+    /// per-event form's guarantees (the name's place kept while its process is away, resumed by the
+    /// next subscriber of the name), with the events of one read handed over at once and the place
+    /// committed past a batch only after the handler returned. The ``EventBus`` form without `start`
+    /// resumes the name's place (`.committed`).
+    @discardableResult
+    public func subscribe(toTopics topics: [String], durableName: String, start: StartPosition,
+                          batchHandler: any BatchEventHandler) async throws -> Subscription
+    {
+        try startSubscription(try TopicFilter.list(topics), durableName: durableName, start: start, BatchAdapter(handler: batchHandler))
+    }
+
     /// Subscribes `handler` under a durable name, resuming its place (a new name starts at the latest
     /// event). The ``EventBus`` requirement; the form with `start:` chooses where a new name starts.
     @discardableResult
