@@ -123,6 +123,26 @@ func config(_ edit: (inout EventBusConfig) -> Void = { _ in }) -> EventBusConfig
 
 @Suite("EventBus conformance")
 struct EventBusConformanceTests {
+    /// Found by an outside attack: close() waited for ever for a handler that never returns (flush()
+    /// gave up, close() did not). It now waits at most `closeTimeout` for each stage and returns.
+    @Test("close() returns within closeTimeout while a handler never returns", arguments: Backend.all)
+    func closeIsBounded(backend: Backend) async throws {
+        let bus = try backend.make(config { $0.deliveryGuarantee = .atLeastOnce; $0.closeTimeout = .milliseconds(300) })
+        let gate = Gate(), entered = Gate()
+        try await bus.subscribe(toTopics: ["stuck"], ClosureHandler { _ in
+            entered.release()
+            await gate.wait() // "never" returns: until the test releases it, after close()
+        })
+        try await bus.publish(Event(topic: "stuck", payload: 1))
+        await entered.wait()
+        let start = ContinuousClock.now
+        #expect(await finishes(within: .seconds(20)) { await bus.close() }, "close() returned")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        gate.release() // the handler returns; its subscription ends on its own
+        await #expect(throws: EventBusError.self) { try await bus.publish(Event(topic: "stuck", payload: 2)) }
+        #expect(await closed(bus))
+    }
+
     @Test("end to end: a published event reaches its handler with payload, topic and identity", arguments: Backend.all)
     func endToEnd(backend: Backend) async throws {
         let bus = try backend.make(config())

@@ -65,6 +65,9 @@ public struct EventBusConfig: Sendable, Hashable {
     public var dedupeWindow: Duration = .seconds(60)
     /// Failed events are published to `<deadLetterPrefix>.<original topic>`.
     public var deadLetterPrefix: String = "$dlq"
+    /// The longest `close()` waits for its drain and for handlers to return. A handler still running
+    /// then is left to finish on its own (its subscription ends when it returns) and `close()` returns.
+    public var closeTimeout: Duration = .seconds(30)
 
     /// The original's defaults: in-memory, buffer size 100, at-most-once; publish waits for room.
     public init() {}

@@ -307,9 +307,12 @@ public final class InMemoryEventBus: EventBus {
         for (core, target) in targets { await core.waitUntilCompleted(target) }
     }
 
+    /// Drains (as ``flush()``) and ends every subscription, waiting at most `config.closeTimeout` for
+    /// the drain and as long again for handlers to return; a handler still running then ends its
+    /// subscription when it returns.
     public func close() async {
         guard state.closeOnce() else { return }
-        try? await flush()
+        let drained = await finishes(within: config.closeTimeout) { try? await self.flush() }
         let (cores, tasks) = state.withLock { s -> ([SubscriptionCore], [Task<Void, Never>]) in
             let r = (Array(s.subscriptions.values), Array(s.consumers.values))
             s.ending += s.subscriptions.values.map(\.counters)
@@ -319,7 +322,11 @@ public final class InMemoryEventBus: EventBus {
             return r
         }
         for core in cores { core.cancel() }
-        if SubscriptionContext.current == nil { for t in tasks { await t.value } }
+        guard SubscriptionContext.current == nil else { return }
+        let ended = await finishes(within: config.closeTimeout) { for t in tasks { await t.value } }
+        if !drained || !ended {
+            logger.warning("close: a handler did not return within \(config.closeTimeout); its subscription ends when it does")
+        }
     }
 }
 

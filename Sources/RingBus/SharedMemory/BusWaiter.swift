@@ -163,7 +163,11 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
     /// Stops the thread; waiting tasks resume with `false`. Returns when the thread has ended (called
     /// from a job on the thread itself, it returns at once and the thread ends after that job). Jobs of
     /// tasks that prefer this executor go to the global executor from then on.
-    public func stop() {
+    public func stop() { stop(waitingAtMost: nil) }
+
+    /// ``stop()``, waiting at most `limit` for the thread to end (`nil`: until it ended). A thread kept
+    /// by a job that never returns (a handler blocking it) ends after that job.
+    func stop(waitingAtMost limit: Duration?) {
         let wasRunning = state.withLock { s -> Bool in
             defer { s.running = false }
             return s.running
@@ -173,7 +177,13 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         idle.signal()
         // From a job on the thread itself (a handler closing its bus), waiting would wait for ourselves:
         // the thread ends after this job returns.
-        if !isBusThread { finished.wait() }
+        guard !isBusThread else { return }
+        if let limit {
+            let ns = Int(limit.components.seconds) * 1_000_000_000 + Int(limit.components.attoseconds / 1_000_000_000)
+            _ = finished.wait(timeout: .now() + .nanoseconds(ns))
+        } else {
+            finished.wait()
+        }
     }
 
     private func run() {

@@ -223,15 +223,27 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
 
     /// Drains (flush), ends every subscription, releases this object's stream and consumer slots, and
     /// stops the bus thread. The bus itself persists until ``remove(name:)``.
+    ///
+    /// Waits at most `config.closeTimeout` for the drain (and no longer than `options.flushTimeout`)
+    /// and as long again for handlers to return. A handler still running then (it never returns) is
+    /// left to finish on its own: its subscription closes its consumer slot when it returns, and a
+    /// handler that blocks the bus thread itself keeps that thread until it returns.
     public func close() async {
         guard state.closeOnce() else { return }
-        try? await flush()
+        let limit = config.closeTimeout
+        let drained = await finishes(within: limit) { try? await self.flush() }
         publisher.close()
         let (subs, tasks) = state.withLock { s in (Array(s.subscriptions.values), Array(s.tasks)) }
         for sub in subs { sub.stop(waiter: waiter) }
         let me = SubscriptionContext.current
-        for (id, task) in tasks where id != me { await task.value }
-        waiter.stop()
+        let others = tasks.filter { $0.key != me }.map(\.value)
+        let ended = await finishes(within: limit) { for task in others { await task.value } }
+        if !drained || !ended {
+            logger.warning("close: a handler did not return within \(limit); its subscription ends when it does",
+                           metadata: ["bus": "\(name)"])
+        }
+        // A handler still running on the bus thread (blocking it) would keep this waiting for ever.
+        waiter.stop(waitingAtMost: ended ? nil : .milliseconds(100))
         publisher.releaseStream()
         logger.debug("closed")
     }
