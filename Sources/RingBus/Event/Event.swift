@@ -88,7 +88,7 @@ public struct Event: Sendable, Hashable {
         self.idempotencyKey = idempotencyKey
         self.redelivered = redelivered
         self.extras = contentType == nil ? extras
-            : EventExtras(contentType: contentType, origin: extras?.origin, headers: extras?.headers ?? [:],
+            : EventExtras.make(contentType: contentType, origin: extras?.origin, headers: extras?.headers ?? [:],
                           sourceIdentity: extras?.sourceIdentity)
     }
 

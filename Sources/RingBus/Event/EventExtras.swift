@@ -18,8 +18,16 @@ final class EventExtras: Hashable, Sendable {
     let headers: [String: String]
     let sourceIdentity: EventIdentity?
 
-    init?(contentType: String?, origin: String?, headers: [String: String], sourceIdentity: EventIdentity?) {
+    /// Extras holding these fields, or `nil` when none is set. A static function, not a failable
+    /// `init?`: a class's failable initialiser allocates the object before it can return `nil`, which
+    /// was one heap allocation per delivered event (gdb on the test peer's malloc, issue 13).
+    static func make(contentType: String?, origin: String?, headers: [String: String],
+                     sourceIdentity: EventIdentity?) -> EventExtras? {
         if contentType == nil && origin == nil && headers.isEmpty && sourceIdentity == nil { return nil }
+        return EventExtras(contentType: contentType, origin: origin, headers: headers, sourceIdentity: sourceIdentity)
+    }
+
+    private init(contentType: String?, origin: String?, headers: [String: String], sourceIdentity: EventIdentity?) {
         self.contentType = contentType
         self.origin = origin
         self.headers = headers
@@ -48,7 +56,7 @@ extension Event {
     public var contentType: String? {
         get { extras?.contentType }
         set {
-            extras = EventExtras(contentType: newValue, origin: origin, headers: headers, sourceIdentity: sourceIdentity)
+            extras = EventExtras.make(contentType: newValue, origin: origin, headers: headers, sourceIdentity: sourceIdentity)
             if newValue != nil, body.isJSON {
                 body = .bytes(PayloadBytes(validated: body.encoded, isJSON: false))
             } else if newValue == nil, !body.isJSON {
@@ -63,14 +71,14 @@ extension Event {
     /// never sent back where it came from. `nil` for an event published here. At most 255 UTF-8 bytes.
     public var origin: String? {
         get { extras?.origin }
-        set { extras = EventExtras(contentType: contentType, origin: newValue, headers: headers, sourceIdentity: sourceIdentity) }
+        set { extras = EventExtras.make(contentType: contentType, origin: newValue, headers: headers, sourceIdentity: sourceIdentity) }
     }
 
     /// Application headers (names of 1–255 bytes of visible ASCII, values of UTF-8 without line breaks;
     /// at most 64 KiB in all, checked at publish). They cross to NATS as NATS headers.
     public var headers: [String: String] {
         get { extras?.headers ?? [:] }
-        set { extras = EventExtras(contentType: contentType, origin: origin, headers: newValue, sourceIdentity: sourceIdentity) }
+        set { extras = EventExtras.make(contentType: contentType, origin: origin, headers: newValue, sourceIdentity: sourceIdentity) }
     }
 
     /// The identity of the event's first commit, when it was committed again elsewhere (a replay into
@@ -81,7 +89,7 @@ extension Event {
         get { extras?.sourceIdentity }
         set {
             let identity = newValue == .unassigned ? nil : newValue
-            extras = EventExtras(contentType: contentType, origin: origin, headers: headers, sourceIdentity: identity)
+            extras = EventExtras.make(contentType: contentType, origin: origin, headers: headers, sourceIdentity: identity)
         }
     }
 

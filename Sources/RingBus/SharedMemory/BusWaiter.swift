@@ -190,13 +190,13 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
         defer { finished.signal() }
         state.withLock { $0.thread = pthread_self() }
         let executor = asUnownedTaskExecutor()
-        typealias Snapshot = (readers: [UnsafeMutablePointer<rbus_consumer>?], writers: [UnsafeMutablePointer<rbus_producer>?],
-                              needEnds: [UInt64], seen: UInt64, running: Bool)
         // Two job lists that trade places each round, both keeping their capacity: taking the jobs out
         // as a new array left `s.jobs` without storage, so the next enqueue allocated one (two heap
         // allocations per resumed subscription, found with heaptrack, issue 13).
         var jobs: [UnownedJob] = []
         jobs.reserveCapacity(16)
+        var readers: [UnsafeMutablePointer<rbus_consumer>?] = [], writers: [UnsafeMutablePointer<rbus_producer>?] = []
+        var needEnds: [UInt64] = [], ready: [(CheckedContinuation<Bool, Never>, Bool)] = []
         while true {
             // The jobs of tasks that prefer this executor (subscriptions resumed by the round before,
             // or woken by someone else): run here, so a resumed subscription costs no second wake.
@@ -214,24 +214,33 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                 return out
             }
             for c in dropped { c.resume(returning: false) }
-            let now: Snapshot? = state.withLock { s in
+            // The snapshot and the ready list live in buffers kept across rounds (refilled in place
+            // under the lock): a new array per round was an allocation per wait (gdb on the test peer's
+            // malloc, issue 13).
+            let now: (seen: UInt64, running: Bool)? = state.withLock { s in
                 if !s.jobs.isEmpty && s.running { return nil } // more jobs first
                 s.sleeping = s.running && !(s.waiting.isEmpty && s.writers.isEmpty)
                 s.idling = s.running && s.waiting.isEmpty && s.writers.isEmpty
-                return (s.waiting.map { Optional($0.consumer) }, s.writers.map { Optional($0.producer) },
-                        s.writers.map(\.needEnd), changesNow(), s.running)
+                readers.removeAll(keepingCapacity: true)
+                writers.removeAll(keepingCapacity: true)
+                needEnds.removeAll(keepingCapacity: true)
+                for w in s.waiting { readers.append(w.consumer) }
+                // Past 126 waiting writers the rest wait for a later round (futex_waitv takes 128 words:
+                // the doorbell, the kick word, 126 space doorbells).
+                for w in s.writers.prefix(126) {
+                    writers.append(w.producer)
+                    needEnds.append(w.needEnd)
+                }
+                return (changesNow(), s.running)
             }
             guard let now else { continue }
             guard now.running else { break }
-            if now.readers.isEmpty && now.writers.isEmpty {
+            if readers.isEmpty && writers.isEmpty {
                 _ = idle.wait(timeout: .now() + .seconds(1))
                 state.withLock { $0.idling = false }
                 continue
             }
-            // Past 126 waiting writers the rest wait for a later round (futex_waitv takes 128 words: the
-            // doorbell, the kick word, 126 space doorbells).
-            let writers = Array(now.writers.prefix(126)), needEnds = Array(now.needEnds.prefix(126))
-            let status = now.readers.withUnsafeBufferPointer { cs in
+            let status = readers.withUnsafeBufferPointer { cs in
                 writers.withUnsafeBufferPointer { ps in
                     needEnds.withUnsafeBufferPointer { ends in
                         rbus_bus_thread_wait(segment.bus, cs.baseAddress, UInt32(cs.count), ps.baseAddress,
@@ -240,24 +249,23 @@ public final class BusWaiter: @unchecked Sendable { // state under `state`; C wo
                 }
             }
             let removed = status == RBUS_E_REMOVED
-            let ready = state.withLock { s -> [(CheckedContinuation<Bool, Never>, Bool)] in
+            state.withLock { s in
                 s.sleeping = false
-                var out: [(CheckedContinuation<Bool, Never>, Bool)] = []
                 s.waiting.removeAll { w in
                     guard removed || rbus_wait_has_data(w.consumer) != 0 else { return false }
-                    out.append((w.continuation, !removed))
+                    ready.append((w.continuation, !removed))
                     return true
                 }
-                let readersReady = out.count
+                let readersReady = ready.count
                 s.writers.removeAll { w in
                     guard removed || rbus_producer_has_room(w.producer, w.needEnd) != 0 else { return false }
-                    out.append((w.continuation, !removed))
+                    ready.append((w.continuation, !removed))
                     return true
                 }
                 if status == RBUS_TIMEOUT && readersReady > 0 { s.lostWakeups += 1 }
-                return out
             }
             for (c, value) in ready { c.resume(returning: value) }
+            ready.removeAll(keepingCapacity: true)
         }
         let (left, jobsLeft) = state.withLock { s -> ([CheckedContinuation<Bool, Never>], [UnownedJob]) in
             defer {

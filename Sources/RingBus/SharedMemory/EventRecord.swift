@@ -311,7 +311,7 @@ public enum EventRecord {
         }
         return Event(topic: topicText, body: .bytes(storage!), timestamp: date(wallClockNanoseconds: nanos),
                      identity: identity, idempotencyKey: key, contentType: contentType,
-                     extras: EventExtras(contentType: nil, origin: origin, headers: headers, sourceIdentity: source))
+                     extras: EventExtras.make(contentType: nil, origin: origin, headers: headers, sourceIdentity: source))
     }
 
     @inline(__always)
