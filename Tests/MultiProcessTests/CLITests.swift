@@ -149,6 +149,33 @@ struct CLITests {
         #expect(line["payload"] == nil && (line["headers"] as? [String: String]) == ["trace-id": "t-9"] && line["origin"] as? String == "host-a")
     }
 
+    /// Found by an outside attack: another user created a bus name first (mode 666) and root's `pub`
+    /// published into it ("published 1 event"), so that user read root's events. A read-write attach now
+    /// joins only a bus of this user or root, unless told to trust its owner.
+    @Test("a bus another user created first is not joined: pub, tail and the API refuse it; --trust-owner joins")
+    func untrustedOwner() async throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") else { return }
+        let bus = CLIBus()
+        let made = try ringbus(["create", bus.name, "--mode", "666"], runAs: "nobody")
+        #expect(made.status == 0, "\(made.stderr)")
+        let pub = try ringbus(["pub", bus.name, "secret.data", "{\"card\":\"1234\"}"])
+        #expect(pub.status == 1 && pub.stderr.contains("belongs to uid 65534") && pub.stderr.contains("--trust-owner 65534"),
+                "\(pub.stdout) \(pub.stderr)")
+        let tail = try ringbus(["tail", bus.name, "--timeout", "0.2"])
+        #expect(tail.status == 1 && tail.stderr.contains("belongs to uid 65534"), "\(tail.stderr)")
+        var options = SharedMemoryBusOptions()
+        options.createIfMissing = false
+        #expect(throws: SegmentError.untrustedOwner(bus: bus.name, uid: 65534)) {
+            _ = try SharedMemoryEventBus(name: bus.name, config: EventBusConfig(), options: options)
+        }
+        #expect((try ringbus(["stat", bus.name, "--json"])).stdout.contains("\"published\":0"), "read-only inspection still works")
+        options.ownerTrust = .alsoUsers([65534])
+        let trusted = try SharedMemoryEventBus(name: bus.name, config: EventBusConfig(), options: options)
+        await trusted.close()
+        let chosen = try ringbus(["pub", bus.name, "shared.data", "1", "--trust-owner", "65534"])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+    }
+
     @Test("a durable tail killed with SIGKILL and started again prints every event at least once")
     func durableTail() throws {
         let bus = CLIBus()

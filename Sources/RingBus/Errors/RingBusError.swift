@@ -61,6 +61,9 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
     case topicTooLong(length: Int)
     /// A system call failed.
     case system(bus: String, SystemCallError)
+    /// `attach` (read-write): the segment's file belongs to a user this process does not trust (not
+    /// itself, not root, not in ``OwnerTrust``): someone else may have created the name first.
+    case untrustedOwner(bus: String, uid: UInt32)
 
     public var description: String {
         switch self {
@@ -82,6 +85,9 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case .payloadTooLarge(let size, let limit): "event of \(size) bytes exceeds the maximum of \(limit)"
         case .topicTooLong(let n): "topic of \(n) bytes exceeds 255"
         case .system(let bus, let e): "bus '\(bus)': \(e)"
+        case .untrustedOwner(let bus, let uid):
+            "bus '\(bus)' belongs to uid \(uid), not to this user or root: another user may have created the name first "
+                + "(trust that owner with SharedMemoryBusOptions.ownerTrust, or --trust-owner \(uid))"
         }
     }
 

@@ -38,6 +38,10 @@ public struct SharedMemoryBusOptions: Sendable {
     /// Create the bus when it does not exist (default). `false`: attach only, and throw
     /// ``SegmentError/notFound(bus:)`` for an unknown bus.
     public var createIfMissing = true
+    /// Whose existing bus this object joins: by default only one whose file belongs to this process's
+    /// user or to root (``SegmentError/untrustedOwner(bus:uid:)`` otherwise). Another user can create
+    /// a bus name first; see ``OwnerTrust``.
+    public var ownerTrust: OwnerTrust = .selfAndRoot
     /// Where the bus logs what an operator should know (durable names resumed after a crash,
     /// evictions, dead letters, undecodable records), with the bus name as metadata. The default
     /// discards everything: the library never bootstraps logging; pass your application's logger.

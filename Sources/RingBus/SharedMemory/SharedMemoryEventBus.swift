@@ -66,8 +66,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         self.name = name
         self.config = c
         self.options = options
-        segment = options.createIfMissing ? try SharedSegment.open(name: name, parameters: options.segment)
-                                          : try SharedSegment.attach(name: name)
+        segment = options.createIfMissing ? try SharedSegment.open(name: name, parameters: options.segment, trust: options.ownerTrust)
+                                          : try SharedSegment.attach(name: name, trust: options.ownerTrust)
         // Everything that can throw comes before the waiter: its thread owns itself until `stop()`.
         try FaultInjection.fail(at: .eventBusAttached, bus: name)
         waiter = BusWaiter(segment: segment)

@@ -121,22 +121,29 @@ public final class SharedSegment: @unchecked Sendable {
     ///   ``SegmentError/notARegularFile(bus:)``, ``SegmentError/permissionDenied(bus:_:)``,
     ///   ``SegmentError/incompatibleLayout(bus:reason:)``, ``SegmentError/corrupt(bus:reason:)``,
     ///   ``SegmentError/busRemoved(bus:)`` or ``SegmentError/system(bus:_:)``.
-    public static func attach(name: String, readOnly: Bool = false) throws(SegmentError) -> SharedSegment {
+    /// - Parameter trust: whose segments a read-write attach accepts (``OwnerTrust``; a read-only attach
+    ///   accepts any owner): ``SegmentError/untrustedOwner(bus:uid:)`` otherwise.
+    public static func attach(name: String, readOnly: Bool = false, trust: OwnerTrust = .selfAndRoot) throws(SegmentError)
+        -> SharedSegment
+    {
         let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
             var err = rbus_error()
             let s = rbus_bus_attach(name, readOnly ? 0 : 1, bus, &err)
             guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: name) }
         }, release: { rbus_bus_detach($0) })
+        if !readOnly { try trust.check(fd: handle.pointer.pointee.fd, bus: name) } // on a throw, the handle detaches
         return try SharedSegment(name: name, handle: handle)
     }
 
     /// Attaches the bus, or creates it with `parameters` when it does not exist.
-    public static func open(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
+    public static func open(name: String, parameters: SegmentParameters = .init(), trust: OwnerTrust = .selfAndRoot)
+        throws(SegmentError) -> SharedSegment
+    {
         for _ in 0..<3 {
-            do { return try attach(name: name) } catch .notFound {}
+            do { return try attach(name: name, trust: trust) } catch .notFound {}
             do { return try create(name: name, parameters: parameters) } catch .alreadyExists {}
         }
-        return try attach(name: name)
+        return try attach(name: name, trust: trust)
     }
 
     /// Marks the bus removed (attached processes see ``SegmentError/busRemoved(bus:)``) and unlinks it.

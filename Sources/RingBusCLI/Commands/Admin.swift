@@ -211,7 +211,8 @@ struct Cleanup: AsyncParsableCommand {
             for name in SharedSegment.list() {
                 let segment: SharedSegment
                 do {
-                    segment = try SharedSegment.attach(name: name)
+                    // Any owner: cleanup applies its own rule to other users' buses just below.
+                    segment = try SharedSegment.attach(name: name, trust: .anyOwner)
                 } catch let e as SegmentError {
                     if let why = e.unusableReason {
                         print("unusable segment /dev/shm/ringbus.\(name) (\(why))\(forceHint(name))")
