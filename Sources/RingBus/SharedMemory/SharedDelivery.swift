@@ -62,7 +62,7 @@ extension SharedSubscription {
                     unread(batch[i...])
                     break reading
                 }
-                willHandle(batch[i])
+                willHandle(stream: batch[i].stream, nextPosition: batch[i].nextPosition)
                 // The first attempt inline (one async frame fewer per event); failures go to handleFailure.
                 // A closure handler's body is called directly: one async call (and task switch) fewer.
                 do {
@@ -72,7 +72,8 @@ extension SharedSubscription {
                     await handleFailure(batch[i].event, error, handler: handler, ctx)
                 }
                 queued.store(batch.count - i - 1, ordering: .relaxed)
-                handledOne(batch[i], sinceCommit: &sinceCommit)
+                handledOne(stream: batch[i].stream, nextPosition: batch[i].nextPosition, sequence: batch[i].sequence,
+                           sinceCommit: &sinceCommit)
                 remaining -= 1
                 if remaining == 0 { // the limit: commit what was handled, give back the rest, end
                     if i + 1 < batch.count { unread(batch[(i + 1)...]) }
@@ -120,7 +121,7 @@ extension SharedSubscription {
         }
         queued.store(0, ordering: .relaxed)
         handledBatch()
-        for t in batch { handledOne(t, sinceCommit: &sinceCommit) }
+        for t in batch { handledOne(stream: t.stream, nextPosition: t.nextPosition, sequence: t.sequence, sinceCommit: &sinceCommit) }
     }
 
     /// After a handler's first attempt threw: counted and logged (at-most-once), or retried and
