@@ -339,4 +339,20 @@ extension SharedMemoryBusTests {
         #expect(got.withLock { $0.first?.payload } == nested(JSONValue.maximumDepth))
         #expect(await bus.stats().undecodable == 0)
     }
+
+    /// Found by an outside attack: a 64 KiB ring with the default largest event (64 KiB) was refused
+    /// ("max event size must be 64...8192"); the CLI lowered the default to capacity / 8, the API did not.
+    @Test("an unset largest event size follows a small capacity; one set too large is still refused")
+    func maxEventSizeFollowsCapacity() throws {
+        var p = SegmentParameters()
+        p.capacity = 64 << 10
+        #expect(p.maxEventSize == 8192)
+        let name = uniqueBusName("small")
+        defer { try? SharedSegment.remove(name: name) }
+        let segment = try SharedSegment.create(name: name, parameters: p)
+        #expect(segment.maxEventSize == 8192)
+        p.maxEventSize = 16384
+        #expect(throws: SegmentError.self) { _ = try SharedSegment.create(name: uniqueBusName("small2"), parameters: p) }
+        #expect(SegmentParameters().maxEventSize == 64 << 10)
+    }
 }

@@ -14,8 +14,13 @@ public struct SegmentParameters: Sendable, Hashable {
     public var consumerSlots: Int = 16
     /// Ring bytes per stream: a power of two, 4 KiB…4 GiB.
     public var capacity: Int = 1 << 20
-    /// Largest payload of one event, 64 bytes…capacity / 8.
-    public var maxEventSize: Int = 64 << 10
+    /// Largest payload of one event, 64 bytes…capacity / 8. Unless set, 64 KiB or capacity / 8,
+    /// whichever is smaller (so a small ring is valid as it is, as `ringbus create` does).
+    public var maxEventSize: Int {
+        get { chosenMaxEventSize ?? min(64 << 10, capacity / 8) }
+        set { chosenMaxEventSize = newValue }
+    }
+    private var chosenMaxEventSize: Int?
     /// File mode of the segment (owner-only by default).
     public var mode: UInt32 = 0o600
     /// How long a dead durable gating consumer keeps its place before it is evicted (rule G4).
@@ -23,6 +28,21 @@ public struct SegmentParameters: Sendable, Hashable {
 
     /// Defaults that suit a first try.
     public init() {}
+
+    /// Equal when every parameter is (the largest event size as it takes effect, set or not).
+    public static func == (a: SegmentParameters, b: SegmentParameters) -> Bool {
+        a.streams == b.streams && a.consumerSlots == b.consumerSlots && a.capacity == b.capacity
+            && a.maxEventSize == b.maxEventSize && a.mode == b.mode && a.evictionGrace == b.evictionGrace
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(streams)
+        h.combine(consumerSlots)
+        h.combine(capacity)
+        h.combine(maxEventSize)
+        h.combine(mode)
+        h.combine(evictionGrace)
+    }
 
     var c: rbus_create_params {
         var p = rbus_create_params()
