@@ -7,7 +7,10 @@ Per pair, back to back: a pipe (one write per message, Benchmarks/compare/ipc.c 
 RingBus's Event face at-most-once and at-least-once (the new build) and at-most-once (the old build), at
 64 B and 1 KiB (a new {"i": n, "pad": "x…"} object per publish, the per-event handler, the delivered
 rate); then 64 KiB throughput and ping-pong (busy) of the Event face against the zero-copy path, and
-64 B ping-pong. Prints each pair and the median and range of each ratio.
+64 B ping-pong; the same throughput with a Codable struct per publish (`--api codable`, the new build
+only); and the sleeping 64 B Event ping-pong against a raw futex ping-pong (`.build/ringbench futex`,
+built by Benchmarks/ring/run.sh; the row is left out without it). Prints each pair and the median and
+range of each ratio.
 """
 import argparse, json, statistics, subprocess
 from pathlib import Path
@@ -42,6 +45,9 @@ def main():
             put(f"{size} B Event at-most-once / pipe", new / pipe)
             put(f"{size} B Event at-least-once / at-most-once", alo / new)
             put(f"{size} B Event, new build / old build", new / old)
+            codable = bench(a.new, "--api", "codable", "--guarantee", "at-most-once", "--wait", "adaptive", "--events", n,
+                            "--size", size)["events_per_sec"]
+            put(f"{size} B Event of a Codable struct, at-most-once / pipe", codable / pipe)
             shown.append(f"{size} B pipe {pipe / 1e6:.2f} event {new / 1e6:.2f} (old {old / 1e6:.2f}, alo {alo / 1e6:.2f}) M/s")
         zc = bench(a.new, "--guarantee", "at-least-once", "--events", 20000, "--size", 65536)["events_per_sec"]
         ev = bench(a.new, "--api", "event", "--guarantee", "at-least-once", "--wait", "adaptive", "--events", 20000, "--size", 65536)["events_per_sec"]
@@ -54,6 +60,12 @@ def main():
             put(f"{size} B Event ping-pong (busy) / zero-copy", e / z)
             put(f"{size} B Event ping-pong, old build / new build", o / e)
             shown.append(f"ping-pong {size} B zero-copy {z} event {e} (old {o}) ns")
+        ringbench = ROOT / ".build/ringbench"
+        if ringbench.exists():
+            futex = j([ringbench, "futex", 5000])["p50"]
+            sleeping = bench(a.new, "--mode", "pingpong", "--api", "event", "--wait", "block", "--events", 5000, "--size", 64)
+            put("64 B Event ping-pong (sleeping) / raw futex ping-pong", sleeping["latency_ns"]["p50"] / futex)
+            shown.append(f"sleeping: futex {futex} event {sleeping['latency_ns']['p50']} ns")
         print(f"pair {i + 1}: " + "; ".join(shown), flush=True)
     print("\nratio: median [range]")
     for k, v in sorted(res.items()):

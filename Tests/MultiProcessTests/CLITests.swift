@@ -332,6 +332,7 @@ struct CLITests {
             ["--mode", "throughput", "--events", "20000"],
             ["--mode", "throughput", "--api", "batch", "--events", "20000", "--guarantee", "at-least-once"],
             ["--mode", "throughput", "--api", "event", "--events", "2000", "--wait", "block"],
+            ["--mode", "throughput", "--api", "codable", "--events", "2000", "--wait", "adaptive", "--guarantee", "at-least-once"],
             ["--mode", "pingpong", "--events", "500"],
             ["--mode", "pingpong", "--api", "event", "--events", "200", "--wait", "adaptive"],
             ["--mode", "fanout", "--consumers", "2", "--events", "5000"],

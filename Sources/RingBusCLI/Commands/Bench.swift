@@ -21,7 +21,7 @@ struct Bench: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Payload bytes per event, 8 bytes to 1MiB.") var size: ByteSize = ByteSize(bytes: 64)
     @Option(parsing: .unconditional, help: "Consumer processes, 1 to 32 (fanout; 1 otherwise).") var consumers: Int?
     @Option(help: "How consumers wait: spin, adaptive or block.") var wait: String = "spin"
-    @Option(help: "raw (claim, commit per event), batch (64 per commit) or event (Event, JSON, async handler).") var api: String = "raw"
+    @Option(help: "raw (claim, commit per event), batch (64 per commit), event (Event with a JSONValue payload, async handler) or codable (Event(topic:encoding:) of a Codable struct, throughput and fanout).") var api: String = "raw"
     @Option(help: "at-most-once (lossy consumers), at-least-once or exactly-once (gating).") var guarantee: String = "at-most-once"
     @Option(parsing: .unconditional, help: "Throughput with --api raw only: publish at this steady rate (1 to 50000000 events per second) and measure each event's latency from its intended send time, so queueing is not hidden.") var rate: Double?
     @Flag(help: "One JSON object with the results.") var json = false
@@ -35,7 +35,7 @@ struct Bench: AsyncParsableCommand {
     func validate() throws {
         guard ["throughput", "pingpong", "fanout"].contains(mode) else { throw ValidationError("--mode must be throughput, pingpong or fanout") }
         guard ["spin", "adaptive", "block"].contains(wait) else { throw ValidationError("--wait must be spin, adaptive or block") }
-        guard ["raw", "batch", "event"].contains(api) else { throw ValidationError("--api must be raw, batch or event") }
+        guard ["raw", "batch", "event", "codable"].contains(api) else { throw ValidationError("--api must be raw, batch, event or codable") }
         guard ["at-most-once", "at-least-once", "exactly-once"].contains(guarantee) else {
             throw ValidationError("--guarantee must be at-most-once, at-least-once or exactly-once")
         }
@@ -43,6 +43,7 @@ struct Bench: AsyncParsableCommand {
         guard (8...(1 << 20)).contains(size.bytes) else { throw ValidationError("--size must be 8 bytes to 1MiB, got \(size)") }
         try checkRange("--consumers", consumers, 1...32, "1 to 32")
         if mode == "pingpong" && api == "batch" { throw ValidationError("pingpong sends one event at a time: use --api raw or event") }
+        if mode == "pingpong" && api == "codable" { throw ValidationError("--api codable is for throughput and fanout: use --api event") }
         if mode != "fanout" && consumers != nil && consumers != 1 { throw ValidationError("--consumers is for --mode fanout") }
         if let r = rate {
             // At least 1: the paced producer's intended send times (index × 1e9 / rate ns) stay in UInt64.
@@ -75,7 +76,7 @@ struct Bench: AsyncParsableCommand {
         for k in 0..<consumerCount {
             let c = Process()
             c.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            c.arguments = ["bench-consumer", bus, mode, api, guarantee, effectiveWait, String(eventCount),
+            c.arguments = ["bench-consumer", bus, mode, api == "codable" ? "event" : api, guarantee, effectiveWait, String(eventCount),
                            String(1 + k % max(1, RingBusSystem.onlineCPUs - 1)), rate == nil ? "0" : "1"]
             let out = Pipe()
             c.standardOutput = out
@@ -94,8 +95,8 @@ struct Bench: AsyncParsableCommand {
             latencies = try rawPingPong(segment, replySegment!, progress)
         case ("pingpong", _):
             latencies = try await eventPingPong(bus, progress)
-        case (_, "event"):
-            try await eventProduce(bus, progress)
+        case (_, "event"), (_, "codable"):
+            try await eventProduce(bus, codable: api == "codable", progress)
         default:
             try rawProduce(segment, batch: api == "batch" ? 64 : 1, progress)
         }
@@ -185,11 +186,17 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    private func eventProduce(_ bus: String, _ progress: Progress) async throws {
+    /// What a user's program publishes: a new payload per event, a JSONValue object (or, `codable`, a
+    /// Codable struct encoded by Foundation's JSONEncoder) with an integer and a string of the row's size.
+    private func eventProduce(_ bus: String, codable: Bool, _ progress: Progress) async throws {
         let shm = try SharedMemoryEventBus(name: bus, config: benchConfig(guarantee), options: attachOnly(effectiveWait))
-        let pad = JSONValue.string(String(repeating: "x", count: max(0, size.bytes - 24))) // about `size` bytes of JSON
+        let text = String(repeating: "x", count: max(0, size.bytes - 24)), pad = JSONValue.string(text) // about `size` bytes of JSON
         for i in 0..<eventCount {
-            try await shm.publish(Event(topic: "bench", payload: ["i": .int(Int64(i)), "pad": pad]))
+            if codable {
+                try await shm.publish(try Event(topic: "bench", encoding: BenchPayload(i: i, pad: text)))
+            } else {
+                try await shm.publish(Event(topic: "bench", payload: ["i": .int(Int64(i)), "pad": pad]))
+            }
             progress.update(i + 1)
         }
         await shm.close()
@@ -275,6 +282,7 @@ struct Bench: AsyncParsableCommand {
             return
         }
         let apiText = ["raw": "zero-copy, one commit per event", "batch": "zero-copy, 64 events per commit",
+                       "codable": "Event of a Codable struct (JSONEncoder), async handler",
                        "event": "Event with a JSON payload, async handler"][api]!
         print("ringbus bench: \(mode), \(eventCount) events of \(size) (\(apiText)), \(consumerCount) consumer process\(consumerCount == 1 ? "" : "es"), \(guarantee), consumers \(effectiveWait == "spin" ? "spinning" : effectiveWait == "block" ? "sleeping" : "adaptive")\(effectiveWait != wait ? " (spin asked, but not every spinner would have a CPU)" : "")")
         if let floor {
@@ -372,4 +380,10 @@ final class Progress: @unchecked Sendable {
     }
 
     func finish() { if enabled { writeError("\r\u{1B}[K") } }
+}
+
+/// The Codable payload of `bench --api codable`: what `{"i": n, "pad": "x…"}` is as a user's struct.
+private struct BenchPayload: Codable {
+    var i: Int
+    var pad: String
 }
