@@ -176,6 +176,38 @@ struct CLITests {
         #expect(chosen.status == 0, "\(chosen.stderr)")
     }
 
+    /// Found by the second outside attack: another user with write access to a bus of root's (mode 666)
+    /// hard-linked it under a name root then published to; the owner check passed (the file is root's)
+    /// and that user read root's events. A bus has one name: a second one is refused, and `rm` of it
+    /// does not mark the linked bus removed.
+    @Test("a bus with a second name (a hard link) is refused by pub, tail, the API and rm")
+    func hardLinkedName() async throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") else { return }
+        let real = CLIBus(), planted = CLIBus()
+        #expect(try ringbus(["create", real.name, "--mode", "666"]).status == 0)
+        let ln = Process()
+        ln.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        ln.arguments = ["-u", "nobody", "--", "ln", "/dev/shm/ringbus.\(real.name)", "/dev/shm/ringbus.\(planted.name)"]
+        try ln.run()
+        ln.waitUntilExit()
+        defer { try? FileManager.default.removeItem(atPath: "/dev/shm/ringbus.\(planted.name)") }
+        #expect(ln.terminationStatus == 0, "nobody could link root's mode-666 bus (protected_hardlinks allows it)")
+        let pub = try ringbus(["pub", planted.name, "root.secret", "1"])
+        #expect(pub.status == 1 && pub.stderr.contains("has 2 names"), "\(pub.stdout) \(pub.stderr)")
+        let tail = try ringbus(["tail", planted.name, "--timeout", "0.2"])
+        #expect(tail.status == 1 && tail.stderr.contains("has 2 names"), "\(tail.stderr)")
+        var options = SharedMemoryBusOptions()
+        options.createIfMissing = false
+        options.ownerTrust = .anyOwner
+        #expect(throws: SegmentError.linked(bus: planted.name, names: 2)) {
+            _ = try SharedMemoryEventBus(name: planted.name, config: EventBusConfig(), options: options)
+        }
+        let rm = try ringbus(["rm", planted.name])
+        #expect(rm.status == 1 && rm.stderr.contains("has 2 names"), "\(rm.stderr)")
+        try FileManager.default.removeItem(atPath: "/dev/shm/ringbus.\(planted.name)")
+        #expect(try ringbus(["pub", real.name, "still.here", "1"]).status == 0, "the real bus was not marked removed")
+    }
+
     @Test("a durable tail killed with SIGKILL and started again prints every event at least once")
     func durableTail() throws {
         let bus = CLIBus()

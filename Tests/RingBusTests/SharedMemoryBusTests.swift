@@ -355,4 +355,20 @@ extension SharedMemoryBusTests {
         #expect(throws: SegmentError.self) { _ = try SharedSegment.create(name: uniqueBusName("small2"), parameters: p) }
         #expect(SegmentParameters().maxEventSize == 64 << 10)
     }
+
+    /// Found by the second outside attack: C saw a name only up to a NUL, so "t\0zzz" joined bus "t"
+    /// and the durable name "a\0b" was the name "a".
+    @Test("names holding a NUL byte are refused, never cut short")
+    func namesWithNUL() throws {
+        let name = uniqueBusName("nul")
+        defer { try? SharedSegment.remove(name: name) }
+        let segment = try SharedSegment.create(name: name)
+        #expect(throws: SegmentError.invalidName(name + "\0x")) { _ = try SharedSegment.create(name: name + "\0x") }
+        #expect(throws: SegmentError.invalidName(name + "\0x")) { _ = try SharedSegment.attach(name: name + "\0x") }
+        #expect(throws: SegmentError.invalidName(name + "\0x")) { try SharedSegment.remove(name: name + "\0x") }
+        #expect(throws: SegmentError.self) { _ = try StreamReader(segment: segment, mode: .gating, durableName: "a\0b") }
+        #expect(throws: SegmentError.self) { _ = try StreamWriter(segment: segment, durableName: "a\0b") }
+        #expect(throws: SegmentError.self) { try segment.forgetConsumer(named: "a\0b") }
+        #expect(FileManager.default.fileExists(atPath: "/dev/shm/ringbus." + name), "the bus named before the NUL is untouched")
+    }
 }

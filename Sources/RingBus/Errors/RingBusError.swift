@@ -64,6 +64,9 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `attach` (read-write): the segment's file belongs to a user this process does not trust (not
     /// itself, not root, not in ``OwnerTrust``): someone else may have created the name first.
     case untrustedOwner(bus: String, uid: UInt32)
+    /// The segment's file has more than one name in `/dev/shm` (a hard link: a bus is made by a rename
+    /// and has one name): someone may have linked another user's bus under this name.
+    case linked(bus: String, names: Int)
 
     public var description: String {
         switch self {
@@ -87,7 +90,10 @@ public enum SegmentError: Error, Hashable, Sendable, CustomStringConvertible {
         case .system(let bus, let e): "bus '\(bus)': \(e)"
         case .untrustedOwner(let bus, let uid):
             "bus '\(bus)' belongs to uid \(uid), not to this user or root: another user may have created the name first "
-                + "(trust that owner with SharedMemoryBusOptions.ownerTrust, or --trust-owner \(uid))"
+                + "(trust that owner with SharedMemoryBusOptions.ownerTrust, or --trust-owner \(uid) on pub and tail)"
+        case .linked(let bus, let names):
+            "/dev/shm/ringbus.\(bus) has \(names) names (a hard link, which RingBus never makes): someone may have "
+                + "linked another bus under this name to read what you publish; refused (remove the extra name with rm(1))"
         }
     }
 

@@ -131,13 +131,15 @@ extension Event {
                   idempotencyKey: idempotencyKey)
     }
 
-    /// An event whose payload is `value` encoded as JSON (Foundation's `JSONEncoder`, keys sorted).
-    /// - Throws: the encoder's error.
+    /// An event whose payload is `value` encoded as JSON by RingBus's own encoder (PayloadEncoder.swift:
+    /// members in the order the value encodes them; what Foundation's `JSONDecoder` with its defaults,
+    /// and ``decode(_:using:)``, read back as `value`: `Data` as base64, `URL` as a string, `Date` as
+    /// its own encoding). About ten times faster than Foundation's `JSONEncoder`; to use that one (other
+    /// strategies, sorted keys), encode yourself and pass the bytes to ``init(topic:jsonBytes:idempotencyKey:)``.
+    /// - Throws: `EncodingError.invalidValue` for a NaN or infinite number or a value nested deeper than
+    ///   512; the value's own encoding errors.
     public init(topic: String, encoding value: some Encodable, idempotencyKey: String? = nil) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(value)
-        try self.init(topic: topic, jsonBytes: data, idempotencyKey: idempotencyKey)
+        try self.init(topic: topic, jsonBytes: try encodePayload(value), idempotencyKey: idempotencyKey)
     }
 
     /// The JSON payload decoded as `T` (Foundation's `JSONDecoder`).

@@ -29,10 +29,14 @@ public enum OwnerTrust: Sendable, Hashable {
     func check(fd: Int32, bus: String) throws(SegmentError) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SegmentError.system(bus: bus, SystemCallError(call: "fstat", errno: errno)) }
+        // A bus has one name (it is made under a temporary name and renamed). A second name is a hard
+        // link: another user with write access to some bus of yours or root's could link it under a
+        // name you will use, and read what you publish there (found by an outside attack).
+        if st.st_nlink != 1 { throw SegmentError.linked(bus: bus, names: Int(st.st_nlink)) }
         let owner = UInt32(st.st_uid)
         if owner == UInt32(geteuid()) || owner == 0 { return }
         switch self {
-        case .anyOwner: return
+        case .anyOwner: return // (a hard link is refused whatever the trust, above)
         case .alsoUsers(let uids) where uids.contains(owner): return
         default: throw SegmentError.untrustedOwner(bus: bus, uid: owner)
         }

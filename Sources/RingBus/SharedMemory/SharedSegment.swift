@@ -121,6 +121,7 @@ public final class SharedSegment: @unchecked Sendable {
     ///   segment needs), ``SegmentError/permissionDenied(bus:_:)`` or ``SegmentError/system(bus:_:)``
     ///   (Docs/API.md, "Errors, per operation").
     public static func create(name: String, parameters: SegmentParameters = .init()) throws(SegmentError) -> SharedSegment {
+        try refuseNUL(name)
         let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
             var p = parameters.c
             var err = rbus_error()
@@ -146,6 +147,7 @@ public final class SharedSegment: @unchecked Sendable {
     public static func attach(name: String, readOnly: Bool = false, trust: OwnerTrust = .selfAndRoot) throws(SegmentError)
         -> SharedSegment
     {
+        try refuseNUL(name)
         let handle = try OwnedHandle<rbus_bus>(acquire: { (bus) throws(SegmentError) in
             var err = rbus_error()
             let s = rbus_bus_attach(name, readOnly ? 0 : 1, bus, &err)
@@ -172,6 +174,13 @@ public final class SharedSegment: @unchecked Sendable {
     ///   ``SegmentError/notARegularFile(bus:)``, ``SegmentError/permissionDenied(bus:_:)`` or
     ///   ``SegmentError/system(bus:_:)``.
     public static func remove(name: String) throws(SegmentError) {
+        try refuseNUL(name)
+        // A bus has one name; removing a second name (a hard link someone planted) would mark the
+        // linked bus removed for everyone using it under its own name.
+        var st = stat()
+        if lstat("/dev/shm/ringbus." + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink > 1 {
+            throw .linked(bus: name, names: Int(st.st_nlink))
+        }
         var err = rbus_error()
         let s = rbus_bus_remove(name, &err)
         guard s == RBUS_OK else { throw SegmentError.from(s.rawValue, err, bus: name) }
@@ -245,6 +254,7 @@ extension SharedSegment {
     /// regular file the caller owns. For a bus that attaches, use ``remove(name:)``.
     /// The corresponding C function is `rbus_bus_remove_file`.
     public static func removeUnusable(name: String) throws(SegmentError) {
+        try refuseNUL(name)
         var err = rbus_error()
         let s = rbus_bus_remove_file(name, &err)
         if s == RBUS_OK { return }
@@ -322,6 +332,7 @@ extension SharedSegment {
     /// - Throws: ``SegmentError/durableNameInUse(bus:name:)`` while a live process holds it,
     ///   ``SegmentError/invalidParameter(_:)`` when no consumer has that name.
     public func forgetConsumer(named durableName: String) throws(SegmentError) {
+        if durableName.utf8.contains(0) { throw .invalidParameter("durable name '\(durableName)' holds a NUL byte") }
         var err = rbus_error()
         let s = rbus_consumer_forget(bus, durableName, &err)
         if s == RBUS_OK { return }
@@ -341,4 +352,9 @@ extension SharedSegment {
         }
         return slots.prefix(Int(n)).map { Int($0) }
     }
+}
+
+/// C sees a name only up to its first NUL: "a\0b" would be the bus "a" (found by an outside attack).
+func refuseNUL(_ name: String) throws(SegmentError) {
+    if name.utf8.contains(0) { throw .invalidName(name) }
 }

@@ -122,6 +122,9 @@ public final class StreamReader {
             throw .invalidParameter("resume positions: expected \(segment.streams), got \(positions.count)")
         }
         var info = rbus_open_info()
+        if let durableName, durableName.utf8.contains(0) { // C would see only the part before the NUL
+            throw .invalidParameter("durable name '\(durableName)' holds a NUL byte")
+        }
         // Allocated just before the open and freed here if the open fails; after it, `deinit` frees it.
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(segment.bus.pointee.max_record), alignment: 16)
         do {

@@ -30,6 +30,9 @@ public final class StreamWriter {
     ///   ``SegmentError/forked(bus:)``, ``SegmentError/corrupt(bus:reason:)``, ``SegmentError/busy(bus:)``
     ///   or ``SegmentError/system(bus:_:)``.
     public init(segment: SharedSegment, durableName: String? = nil) throws(SegmentError) {
+        if let durableName, durableName.utf8.contains(0) { // C would see only the part before the NUL
+            throw .invalidParameter("producer name '\(durableName)' holds a NUL byte")
+        }
         handle = try OwnedHandle(acquire: { (p) throws(SegmentError) in
             var err = rbus_error()
             let s = rbus_producer_open(segment.bus, durableName, p, &err)
