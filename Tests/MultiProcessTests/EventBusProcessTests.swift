@@ -127,6 +127,25 @@ struct EventBusProcessTests {
         print("at-least-once: \(kills) kills, \(seen.count - total) repeats, \(seen.filter(\.redelivered).count) marked")
     }
 
+    /// Found by the second outside attack: a durable batch subscriber killed in the middle of a batch
+    /// got the whole batch again, but only its first event marked `redelivered`.
+    @Test("at-least-once, durable batch handler: killed with SIGKILL 100 times, loses nothing; every repeat is marked")
+    func atLeastOnceBatchSurvivesKills() async throws {
+        let bus = try ProcessTestBus("alob", streams: 2, capacity: 64 << 10, consumers: 8, grace: .seconds(300))
+        let out = NSTemporaryDirectory() + "ringbus-alob-\(getpid()).txt"
+        defer { unlink(out) }
+        let total = 3000
+        let args = ["bus-sub", bus.name, "alo", "t.>", "last:\(total - 1)", "\(Int(testDeadline))", "alo-batch", out, "0", "100", "1"]
+        let kills = try await killLoop(bus: bus.name, guarantee: .atLeastOnce, args: args, out: out, total: total)
+        let seen = effects(out)
+        #expect(Set(seen.map(\.n)) == Set(0..<total), "every event reached the handler at least once")
+        var once = Set<Int>(), unmarked = 0
+        for e in seen where !once.insert(e.n).inserted && !e.redelivered { unmarked += 1 }
+        #expect(unmarked == 0, "\(unmarked) repeated deliveries were not marked redelivered")
+        #expect(kills == killsPerScenario)
+        print("at-least-once batches: \(kills) kills, \(seen.count - total) repeats, \(seen.filter(\.redelivered).count) marked")
+    }
+
     @Test("exactly-once: a subscriber storing (effect, resume point) in one write, killed 100 times, applies each event once")
     func exactlyOnceWithResumePoint() async throws {
         let bus = try ProcessTestBus("eo", streams: 2, capacity: 64 << 10, consumers: 8, grace: .seconds(300))

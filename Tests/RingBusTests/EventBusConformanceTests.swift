@@ -125,6 +125,23 @@ func config(_ edit: (inout EventBusConfig) -> Void = { _ in }) -> EventBusConfig
 struct EventBusConformanceTests {
     /// Found by an outside attack: close() waited for ever for a handler that never returns (flush()
     /// gave up, close() did not). It now waits at most `closeTimeout` for each stage and returns.
+    @Test("a payload nested deeper than 512 is refused at publish, exactly 512 is delivered", arguments: Backend.all)
+    func depthLimit(backend: Backend) async throws {
+        let bus = try backend.make(config())
+        func nested(_ depth: Int) -> JSONValue {
+            var v: JSONValue = ["leaf": 1]
+            for i in 1..<depth { v = i % 2 == 0 ? .array([v]) : ["k": v] }
+            return v
+        }
+        let got = Recorder()
+        try await bus.subscribe(toTopics: ["deep"], got)
+        await #expect(throws: EventBusError.self) { try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth + 1))) }
+        try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth)))
+        #expect(await flushed(bus))
+        #expect(got.events.map(\.payload) == [nested(JSONValue.maximumDepth)])
+        #expect(await closed(bus))
+    }
+
     @Test("close() returns within closeTimeout while a handler never returns", arguments: Backend.all)
     func closeIsBounded(backend: Backend) async throws {
         let bus = try backend.make(config { $0.deliveryGuarantee = .atLeastOnce; $0.closeTimeout = .milliseconds(300) })

@@ -371,4 +371,35 @@ extension SharedMemoryBusTests {
         #expect(throws: SegmentError.self) { try segment.forgetConsumer(named: "a\0b") }
         #expect(FileManager.default.fileExists(atPath: "/dev/shm/ringbus." + name), "the bus named before the NUL is untouched")
     }
+
+    /// Found by the second outside attack: an error whose description was longer than the bus's largest
+    /// event lost its letter; and a letter "failing fast" was lost whenever another subscription held the
+    /// ring, the failed event committed all the same. Letters now cut their texts to fit, and wait for
+    /// room as any publish does.
+    @Test("dead letters: a long error text is cut to fit; a full ring held by another subscription delays, never loses, a letter")
+    func deadLettersWaitForRoom() async throws {
+        struct Long: Error, CustomStringConvertible { var description: String { String(repeating: "e", count: 9000) } }
+        let bus = try smallBus(.atLeastOnce) // 4 KiB rings, events up to 512 bytes
+        defer { try? SharedMemoryEventBus.remove(name: bus.name) }
+        let letters = Mutex([Event]())
+        try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
+        try await bus.subscribe(toTopics: ["f.long"], ClosureHandler { _ in throw Long() })
+        try await bus.publish(Event(topic: "f.long", payload: 1))
+        #expect(await eventually { letters.withLock { $0.count } == 1 })
+        let long = try #require(letters.withLock { $0.first })
+        #expect(long.payload["error_truncated"] == true && (long.payload["error"]?.stringValue?.utf8.count ?? 0) > 100)
+
+        // A slow gating subscription holds the ring while another one fails every event.
+        let gate = Gate()
+        try await bus.subscribe(toTopics: ["f.>"], ClosureHandler { _ in await gate.wait() })
+        try await bus.subscribe(toTopics: ["f.x"], ClosureHandler { _ in throw EventBusError.handlerError("no") })
+        let n = 60 // about 60 × 100 bytes: more than a 4 KiB ring holds, so letters must wait
+        let publisher = Task { for i in 0..<n { try await bus.publish(Event(topic: "f.x", payload: .int(Int64(i)))) } }
+        try await Task.sleep(for: .milliseconds(300))
+        gate.release()
+        try await publisher.value
+        #expect(await eventually { letters.withLock { $0.filter { $0.topic == "$dlq.f.x" }.count } == n })
+        let s = await bus.stats()
+        #expect(s.deadLettered == UInt64(n + 1) && s.failed == UInt64(n + 1), "\(s)")
+    }
 }

@@ -13,7 +13,7 @@ import Foundation
 /// - Returns: true when a retry completed.
 func retryFailedDelivery(_ event: Event, after firstError: any Error, to handler: any EventHandler,
                          policy retry: RetryPolicy, counters: SubscriptionCounters,
-                         deadLetter: (Event, any Error) -> Bool) async -> Bool
+                         deadLetter: (Event, any Error) async -> Bool) async -> Bool
 {
     await retryFailedBatch([event], after: firstError, policy: retry, counters: counters, deadLetter: deadLetter) {
         try await handler.handle($0[0])
@@ -24,7 +24,7 @@ func retryFailedDelivery(_ event: Event, after firstError: any Error, to handler
 /// retried (its events marked `redelivered`); when it keeps failing each event is counted and
 /// dead-lettered with the last error.
 func retryFailedBatch(_ events: [Event], after firstError: any Error, policy retry: RetryPolicy,
-                      counters: SubscriptionCounters, deadLetter: (Event, any Error) -> Bool,
+                      counters: SubscriptionCounters, deadLetter: (Event, any Error) async -> Bool,
                       attempt: ([Event]) async throws -> Void) async -> Bool
 {
     let deadline = ContinuousClock.now + retry.maxTotalTime
@@ -47,7 +47,7 @@ func retryFailedBatch(_ events: [Event], after firstError: any Error, policy ret
     }
     for e in again {
         counters.failed.add(1, ordering: .relaxed)
-        if deadLetter(e, error) { counters.deadLettered.add(1, ordering: .relaxed) }
+        if await deadLetter(e, error) { counters.deadLettered.add(1, ordering: .relaxed) }
     }
     return false
 }
@@ -82,8 +82,16 @@ func deadLetter(for event: Event, error: any Error, prefix: String, maxPayloadBy
         letter["payload_base64"] = nil
         letter["payload_truncated"] = true
         if letter["body_length"] == nil { letter["body_length"] = .int(Int64(bytes.count)) }
-        // What is left of the limit, as base64 (4 characters per 3 bytes), with room for the members'
-        // names and the error text, which are kept.
+        // Then the texts, longest first, cut to what the limit leaves (an error's description can be
+        // any length; a topic up to 255 bytes): the second outside attack lost letters to both.
+        for member in ["error", "topic"] {
+            let size = JSONValue.object(letter).encodedBytes().count
+            guard size > limit - 64, case .string(let text)? = letter[member] else { continue }
+            let keep = max(0, text.utf8.count - (size - (limit - 64)))
+            letter[member] = .string(String(decoding: Array(text.utf8.prefix(keep)), as: UTF8.self))
+            letter[member + "_truncated"] = true
+        }
+        // What is left of the limit, as base64 (4 characters per 3 bytes), with room for the names.
         let room = limit - JSONValue.object(letter).encodedBytes().count - 64
         letter["payload_prefix_base64"] = .string(Data(bytes.prefix(max(0, room / 4 * 3))).base64EncodedString())
     }

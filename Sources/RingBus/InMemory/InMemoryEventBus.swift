@@ -102,6 +102,11 @@ public final class InMemoryEventBus: EventBus {
         -> EventIdentity
     {
         if let why = Topic.problem(with: event.topic, allowWildcards: false) { throw .invalidTopic(why) }
+        // The same limit as every other backend's (whose subscribers decode bytes), so that an event
+        // this bus accepts is one any bus accepts.
+        if case .value(let v) = event.body, v.nestsDeeper(than: JSONValue.maximumDepth) {
+            throw .publishError("the payload nests deeper than \(JSONValue.maximumDepth) arrays and objects")
+        }
         let dedupe = config.deliveryGuarantee == .exactlyOnce ? event.idempotencyKey : nil
         let window = config.dedupeWindow
         let incarnation = self.incarnation
@@ -267,12 +272,18 @@ public final class InMemoryEventBus: EventBus {
 
     // MARK: Delivery
 
-    /// Publishes a failed event's dead letter, failing fast (never waits for room: the full
-    /// subscription could be the one whose consumer is calling). True when the letter was published.
-    private func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
+    /// Publishes a failed event's dead letter as any publish: waiting for room in full subscriptions
+    /// (failing fast lost the letter whenever a dead-letter subscriber was behind), refused with
+    /// `wouldDeadlock` when the full subscription is the calling one. True when it was published.
+    private func publishDeadLetter(_ event: Event, error: any Error) async -> Bool {
         guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix) else { return false }
-        var pending = PendingOffers() // stays empty: failFast drops instead of waiting
-        return (try? publishNow(letter, failFast: true, pending: &pending)) != nil
+        do {
+            _ = try await publish(letter)
+            return true
+        } catch {
+            logger.warning("could not publish the dead letter of an event", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+            return false
+        }
     }
 
     // MARK: Stats, flush, close

@@ -44,9 +44,10 @@ extension SharedSubscription {
         defer { report() }
         reading: while !stopping.load(ordering: .acquiring) {
             read(into: &batch, incarnation: incarnation)
-            if !rejected.isEmpty { deadLetterRejected(ctx) }
+            if !rejected.isEmpty { await deadLetterRejected(ctx) }
             if batch.isEmpty {
                 handledAllRead()
+                if !deferredLetters.isEmpty { await publishDeferredLetters(ctx) }
                 report()
                 if await waitForData(ctx) { continue } else { break }
             }
@@ -55,6 +56,7 @@ extension SharedSubscription {
                 await handleBatch(batch, batchHandler, sinceCommit: &sinceCommit, ctx)
                 batch.removeAll(keepingCapacity: true)
                 handledAllRead()
+                if !deferredLetters.isEmpty { await publishDeferredLetters(ctx) }
                 continue
             }
             for i in batch.indices {
@@ -84,18 +86,50 @@ extension SharedSubscription {
             }
             batch.removeAll(keepingCapacity: true)
             handledAllRead()
+            if !deferredLetters.isEmpty { await publishDeferredLetters(ctx) }
         }
+        if !deferredLetters.isEmpty { await publishDeferredLetters(ctx, final: true) }
         end()
     }
 
     /// Invalid envelopes read by a gating subscription (a payload that is not JSON, a field out of its
     /// limits) go to the dead-letter topic with the reason, as a failing handler's events do; they never
     /// reach a handler (an at-most-once subscription counts and skips them).
-    private func deadLetterRejected(_ ctx: DeliveryContext) {
-        for (event, error) in rejected where ctx.publisher.publishDeadLetter(event, error: error) {
+    private func deadLetterRejected(_ ctx: DeliveryContext) async {
+        let letters = rejected
+        rejected.removeAll()
+        for (event, error) in letters where await deadLetter(event, error, ctx) {
             counters.deadLettered.add(1, ordering: .relaxed)
         }
-        rejected.removeAll()
+    }
+
+    /// A failed event's letter, published now, or kept in `deferredLetters` when this subscription's
+    /// own place keeps the ring full (then published once its cursor moved past the event). True when
+    /// published now or deferred (a deferred letter that then fails is taken back off `deadLettered`).
+    func deadLetter(_ event: Event, _ error: any Error, _ ctx: DeliveryContext) async -> Bool {
+        switch await ctx.publisher.publishDeadLetter(event, error: error) {
+        case .published: return true
+        case .deferred(let letter):
+            deferredLetters.append(letter)
+            return true
+        case .failed: return false
+        }
+    }
+
+    /// Publishes the deferred letters, after the batch they failed in was handled and committed (the
+    /// room they wait for was this subscription's own). A letter still blocked by this subscription's
+    /// place (events published since, not read yet) stays deferred for the next batch; one that fails
+    /// otherwise, or any left when the subscription ends (`final`), is taken back off `deadLettered`.
+    func publishDeferredLetters(_ ctx: DeliveryContext, final: Bool = false) async {
+        var still: [Event] = []
+        for letter in deferredLetters {
+            switch await ctx.publisher.publishDeferredLetter(letter) {
+            case .published: break
+            case .deferred where !final: still.append(letter)
+            default: counters.deadLettered.subtract(1, ordering: .relaxed)
+            }
+        }
+        deferredLetters = still
     }
 
     /// Runs a batch handler on the events read, then marks them handled (a gating subscription commits
@@ -114,7 +148,7 @@ extension SharedSubscription {
                 ctx.logger.warning("a batch handler threw; at-most-once: the batch is not retried",
                                    metadata: ["events": "\(events.count)", "error": "\(error)"])
             } else if await retryFailedBatch(events, after: error, policy: ctx.config.retry, counters: counters,
-                                             deadLetter: ctx.publisher.publishDeadLetter,
+                                             deadLetter: { await self.deadLetter($0, $1, ctx) },
                                              attempt: { try await handler.handle(batch: $0) }) {
                 counters.delivered.add(UInt64(events.count), ordering: .relaxed)
             }
@@ -132,7 +166,7 @@ extension SharedSubscription {
             ctx.logger.warning("a handler threw; at-most-once: the event is not retried",
                                metadata: ["topic": "\(e.topic)", "identity": "\(e.identity)", "error": "\(error)"])
         } else if await retryFailedDelivery(e, after: error, to: handler, policy: ctx.config.retry, counters: counters,
-                                            deadLetter: ctx.publisher.publishDeadLetter) {
+                                            deadLetter: { await self.deadLetter($0, $1, ctx) }) {
             counters.delivered.incrementBySoleWriter()
         }
     }

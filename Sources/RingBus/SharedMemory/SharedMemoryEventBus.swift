@@ -112,7 +112,8 @@ public final class SharedMemoryEventBus: EventBus, @unchecked Sendable { // stat
         // with the bus name.
         let sub = try SharedSubscription(segment: segment, filters: filters, gating: config.deliveryGuarantee != .atMostOnce,
                                          durableName: durableName, start: start, batchLimit: config.bufferSize,
-                                         commitBatch: options.commitBatch, slowConsumerPolicy: options.slowConsumerPolicy)
+                                         commitBatch: options.commitBatch, slowConsumerPolicy: options.slowConsumerPolicy,
+                                         batchHandler: handler is BatchAdapter)
         if sub.reader.wasEvicted {
             logger.notice("durable name returns after an eviction: events that went by are counted as missed",
                           metadata: ["durable-name": "\(durableName ?? "")"])

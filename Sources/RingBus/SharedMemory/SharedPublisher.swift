@@ -286,19 +286,53 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
         }
     }
 
-    /// Publishes a failed event's dead letter, failing fast (never waits for room). The letter is
-    /// committed before the caller commits its cursor past the failed event.
-    func publishDeadLetter(_ event: Event, error: any Error) -> Bool {
+    /// What became of a dead letter.
+    enum LetterOutcome {
+        case published
+        /// The calling subscription's own place keeps the ring full: the letter is published after the
+        /// subscription has moved past the failed event (``publishDeferredLetter(_:)``).
+        case deferred(Event)
+        case failed
+    }
+
+    /// Publishes a failed event's dead letter, as any publish: waiting for room while other
+    /// subscriptions hold the ring (failing fast lost the letter, and so the event, whenever a consumer
+    /// was slow: second outside attack). The letter is committed before the caller commits its cursor
+    /// past the failed event, unless the caller's own place is what keeps the ring full: then waiting
+    /// would wait for itself, and the letter is `deferred` until the caller has moved on.
+    nonisolated(nonsending) func publishDeadLetter(_ event: Event, error: any Error) async -> LetterOutcome {
         // The letter's envelope header (Docs/LAYOUT.md §8.4: 24 bytes for a letter, which has no key,
         // origin or headers) counts in the bus's largest event too; 64 bytes leave room for it.
         guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix,
-                                      maxPayloadBytes: segment.maxEventSize - 64) else { return false }
-        let outcome = Result { try publishNow(letter, mayWait: false) }
-        let committed = if case .success(.committed) = outcome { true } else { false }
+                                      maxPayloadBytes: segment.maxEventSize - 64) else { return .failed }
         var metadata: Logger.Metadata = ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"]
-        if case .failure(let why) = outcome { metadata["dead-letter-error"] = "\(why)" } // full ring, too large, …
-        logger.warning(committed ? "dead-lettered an event" : "could not publish the dead letter of an event", metadata: metadata)
-        return committed
+        do {
+            _ = try await publish(letter)
+            logger.warning("dead-lettered an event", metadata: metadata)
+            return .published
+        } catch EventBusError.wouldDeadlock {
+            return .deferred(letter)
+        } catch let why {
+            metadata["dead-letter-error"] = "\(why)" // closed, removed, a bus too small for any letter
+            logger.warning("could not publish the dead letter of an event", metadata: metadata)
+            return .failed
+        }
+    }
+
+    /// Publishes a letter deferred by ``publishDeadLetter(_:error:)``, waiting for room; `.deferred`
+    /// again while the calling subscription's own place still keeps the ring full.
+    nonisolated(nonsending) func publishDeferredLetter(_ letter: Event) async -> LetterOutcome {
+        do {
+            _ = try await publish(letter)
+            logger.warning("dead-lettered an event (after its subscription moved past it: its own place held the ring)",
+                           metadata: ["topic": "\(letter.topic)"])
+            return .published
+        } catch EventBusError.wouldDeadlock {
+            return .deferred(letter)
+        } catch {
+            logger.warning("could not publish the dead letter of an event", metadata: ["topic": "\(letter.topic)", "error": "\(error)"])
+            return .failed
+        }
     }
 
     // MARK: Metrics and close

@@ -62,7 +62,8 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     }
 
     init(segment: SharedSegment, filters: [TopicFilter]?, gating: Bool, durableName: String?, start: StartPosition,
-         batchLimit: Int, commitBatch: Int, slowConsumerPolicy: SlowConsumerPolicy = .block) throws(SegmentError)
+         batchLimit: Int, commitBatch: Int, slowConsumerPolicy: SlowConsumerPolicy = .block,
+         batchHandler: Bool = false) throws(SegmentError)
     {
         if case .demoteToLossy(let lag) = slowConsumerPolicy, !(1...segment.capacity).contains(lag) {
             throw .invalidParameter("demoteToLossy(afterLag:) must be 1...\(segment.capacity) bytes (the ring), got \(lag)")
@@ -82,7 +83,11 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
         for si in 0..<streams {
             (handled + si).initialize(to: Atomic(reader.position(stream: si)))
         }
-        redeliveries = Array(repeating: reader.previousOwnerDied ? self.commitBatch : 0, count: streams)
+        // After a crash, the events that may already have reached the handler are marked: up to
+        // commitBatch per stream, or for a batch handler (its place moves past a whole batch at once) up
+        // to a batch, bufferSize events (the second outside attack saw only the first of a batch marked).
+        let mayRepeat = batchHandler ? max(self.commitBatch, self.batchLimit) : self.commitBatch
+        redeliveries = Array(repeating: reader.previousOwnerDied ? mayRepeat : 0, count: streams)
         if gating, case .demoteToLossy(let lag) = slowConsumerPolicy {
             reader.allowDemotion(afterLag: lag) // G6: reads are validated copies from now on
         }
@@ -191,6 +196,9 @@ final class SharedSubscription: @unchecked Sendable { // see the header for who 
     private var payloadPool: [PayloadBytes?] = []
     /// Invalid event envelopes read since the delivery loop last took them, with why (task only).
     var rejected: [(event: Event, error: EventRecordError)] = []
+    /// Dead letters waiting for this subscription to move past their events: its own place kept the
+    /// ring full (SharedDelivery.deadLetter; task only).
+    var deferredLetters: [Event] = []
 
     /// The topic of the last record decoded, as bytes and as text: most streams repeat a few topics,
     /// and comparing bytes is cheaper than validating them and making a String (task only).

@@ -1,7 +1,7 @@
 // BusModes.swift: test-peer modes that use the SharedMemoryEventBus API (the EventBus protocol across
 // processes), as an application would.
 //
-//   bus-sub BUS GUARANTEE FILTERS UNTIL TIMEOUT_S [DURABLE|-] [OUTFILE|-] [RESUME(0|1)] [DELAY_US]
+//   bus-sub BUS GUARANTEE FILTERS UNTIL TIMEOUT_S [DURABLE|-] [OUTFILE|-] [RESUME(0|1)] [DELAY_US] [BATCH(0|1)]
 //       GUARANTEE amo|alo|eo; FILTERS comma-separated; UNTIL count:N (stop after N events) or last:N
 //       (stop after handling the event whose payload is N). Prints {"ready":1} once subscribed. Each
 //       event: without OUTFILE one JSON line {"n","stream","seq","r","size"} (size: a string payload's
@@ -10,7 +10,9 @@
 //       from the resume point on the file's last line (exactly-once), else from the durable name's
 //       committed place (or the latest event). DELAY_US: the handler works that long per event first
 //       (so a kill lands in the middle of a batch). A payload "fail" makes the handler throw (retries,
-//       then a dead letter from this process). Ends with {"handled":…,"missed":…}; exit 4 on timeout.
+//       then a dead letter from this process). BATCH=1 (with DURABLE): a durable batch handler that
+//       runs the same per-event work on each event of a batch. Ends with {"handled":…,"missed":…};
+//       exit 4 on timeout.
 //   bus-pub BUS GUARANTEE TOPIC FROM COUNT [KEYS(0|1)] [PRODUCER|-] [ATTEMPTS|-] [DELAY_US]
 //       publishes payloads FROM..<FROM+COUNT (idempotency key "k<n>" with KEYS=1, durable producer name
 //       PRODUCER), flushes, prints {"published":…,"stream":…}. With ATTEMPTS, a file: each n is
@@ -95,7 +97,11 @@ private func subscribe(_ bus: SharedMemoryEventBus, _ args: [String], _ arg: (In
         let count = handled.wrappingAdd(1, ordering: .relaxed).newValue
         if byCount ? count >= limit : n == limit { done.store(true, ordering: .releasing) }
     }
-    if let durable, case .positions(let p) = start {
+    if let durable, arg(11) == "1" {
+        try await bus.subscribe(toTopics: filters, durableName: durable, start: start, batchHandler: BatchClosureHandler { events in
+            for e in events { try await handler.handle(e) }
+        })
+    } else if let durable, case .positions(let p) = start {
         try await bus.subscribe(toTopics: filters, durableName: durable, resumeFrom: p, handler)
     } else if let durable {
         try await bus.subscribe(toTopics: filters, durableName: durable, start: start, handler)
