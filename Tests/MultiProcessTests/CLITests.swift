@@ -174,6 +174,8 @@ struct CLITests {
         await trusted.close()
         let chosen = try ringbus(["pub", bus.name, "shared.data", "1", "--trust-owner", "65534"])
         #expect(chosen.status == 0, "\(chosen.stderr)")
+        let negative = try ringbus(["pub", bus.name, "shared.data", "1", "--trust-owner", "-1"]) // a value, refused as one
+        #expect(negative.status == 64 && negative.stderr.contains("is invalid for '--trust-owner"), "\(negative.stderr)")
     }
 
     /// Found by the second outside attack: another user with write access to a bus of root's (mode 666)

@@ -79,7 +79,7 @@ struct Pub: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Publish the payload this many times, 1 to 1000000000000.") var count: Int = 1
     @Option(parsing: .unconditional, help: "At most this many events per second, 0.001 to 1000000000.") var rate: Double?
     @Option(help: "An idempotency key, 1 to 1024 bytes: a repeat within the dedupe window is not committed again (with -, one key for every line).") var key: String?
-    @Option(name: .customLong("trust-owner"), parsing: .singleValue, help: "Also join the bus when this user (a uid) owns it; by default only your own user's and root's buses are joined, since another user can create a bus name first. Repeatable.") var trustOwner: [UInt32] = []
+    @Option(name: .customLong("trust-owner"), parsing: .unconditionalSingleValue, help: "Also join the bus when this user (a uid) owns it; by default only your own user's and root's buses are joined, since another user can create a bus name first. Repeatable.") var trustOwner: [UInt32] = []
 
     func validate() throws {
         try validateBusName(bus)
@@ -234,7 +234,7 @@ struct Tail: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Exit 0 after this many seconds without an event, 0.001 to 10000000.") var timeout: Double?
     @Option(help: "An at-least-once consumer with this durable name: killed and restarted, it prints every event at least once.") var durable: String?
     @Option(help: "Where a new consumer starts: latest or earliest.") var from: String = "latest"
-    @Option(name: .customLong("trust-owner"), parsing: .singleValue, help: "Also join the bus when this user (a uid) owns it; by default only your own user's and root's buses are joined, since another user can create a bus name first. Repeatable.") var trustOwner: [UInt32] = []
+    @Option(name: .customLong("trust-owner"), parsing: .unconditionalSingleValue, help: "Also join the bus when this user (a uid) owns it; by default only your own user's and root's buses are joined, since another user can create a bus name first. Repeatable.") var trustOwner: [UInt32] = []
     @Flag(help: "One JSON object per line: topic, payload (or content_type and payload_base64 for a raw payload), timestamp, stream, sequence (and redelivered, headers, origin).") var json = false
 
     func validate() throws {
