@@ -107,6 +107,9 @@ struct Pub: AsyncParsableCommand {
         try await reporting {
             var config = EventBusConfig()
             config.deliveryGuarantee = key == nil ? .atMostOnce : .exactlyOnce
+            // Its events are committed when publish returns; closing need not wait for other processes'
+            // consumers to read them (a stuck one held `pub` for the whole drain: second outside attack).
+            config.closeTimeout = .zero
             var options = SharedMemoryBusOptions()
             options.createIfMissing = false
             options.ownerTrust = trustOwner.isEmpty ? .selfAndRoot : .alsoUsers(Set(trustOwner))
