@@ -403,6 +403,6 @@ extension SharedMemoryBusTests {
         #expect(await eventually {
             let s = await bus.stats()
             return s.deadLettered == UInt64(n + 1) && s.failed == UInt64(n + 1)
-        }, "\(await bus.stats())")
+        })
     }
 }
