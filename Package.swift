@@ -23,10 +23,18 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // C11 shim: owns every byte of shared memory. Only uring.c includes <liburing.h>.
+        // C11 shim: owns every byte of shared memory. Links nothing beyond libc.
         .target(
             name: "CRingBus",
             path: "CSupport/CRingBus",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // The io_uring probe (what this kernel and seccomp profile allow), the only code that includes
+        // <liburing.h>: a target of its own so that only what uses it links liburing (today its test;
+        // the journal later), not every user of the library.
+        .target(
+            name: "CRingBusUring",
+            path: "CSupport/CRingBusUring",
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("uring")]
         ),
@@ -70,7 +78,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRingBusTests",
-            dependencies: ["CRingBus", "RingBus"],
+            dependencies: ["CRingBus", "CRingBusUring", "RingBus"],
             path: "Tests/CRingBusTests"
         ),
         .testTarget(

@@ -38,7 +38,7 @@ def build():
     subprocess.run(["scripts/ensure-deps"], cwd=ROOT, check=True)
     c_ring = [str(p) for p in sorted((ROOT / "CSupport/CRingBus").glob("*.c"))]
     sh([cc, "-O2", "-std=gnu11", "-ICSupport/CRingBus/include", *c_ring, "Benchmarks/ring/ringbench.c",
-        "-luring", "-lpthread", "-o", str(BUILD / "ringbench")])
+        "-lpthread", "-o", str(BUILD / "ringbench")])
     sh([cc, "-O2", "-o", str(BUILD / "ipc"), "Benchmarks/compare/ipc.c", "-lrt"])
     # The brokers' client libraries and servers, from Debian, when this runner may install them.
     if os.geteuid() == 0 and not all(Path(p).exists() for p in ("/usr/include/zmq.h", "/usr/include/hiredis/hiredis.h",

@@ -11,7 +11,7 @@ mkdir -p .build
 CC=${CC:-$(command -v cc || command -v clang)}   # a Swift toolchain brings clang even where cc is missing
 scripts/ensure-deps
 "$CC" -O2 -std=gnu11 -ICSupport/CRingBus/include CSupport/CRingBus/*.c Benchmarks/ring/ringbench.c \
-   -luring -lpthread -o .build/ringbench
+   -lpthread -o .build/ringbench
 : > "$OUT/raw.jsonl"
 for i in $(seq 1 "$RUNS"); do
   echo "run $i/$RUNS" >&2

@@ -2,6 +2,7 @@
 // exposes a half-built segment.
 
 import CRingBus
+import CRingBusUring
 import Glibc
 import Testing
 

@@ -11,7 +11,6 @@
 #include "rbus_ring.h"
 #include "rbus_wait.h"
 #include "rbus_registry.h"
-#include "rbus_uring.h"
 #include "rbus_system.h"
 #include "rbus_lock.h"
 #include "rbus_json.h"

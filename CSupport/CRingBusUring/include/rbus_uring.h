@@ -7,7 +7,7 @@
  * caller of rbus_uring_probe is its test (Tests/CRingBusTests/SegmentTests.swift, "io_uring and its
  * futex opcodes are probed at run time"); neither the library, the bus thread nor the `ringbus` CLI
  * calls it; it is kept as the probe an io_uring wait would start from. Only uring.c includes
- * <liburing.h> (which is why the package links liburing).
+ * <liburing.h>; it is a target of its own (CRingBusUring), so the library does not link liburing.
  */
 #ifndef RBUS_URING_H
 #define RBUS_URING_H
