@@ -53,9 +53,9 @@ private let busNameCounter = Atomic<Int>(0)
 /// Records what a handler saw, and whether it ever ran concurrently with itself.
 final class Recorder: EventHandler, @unchecked Sendable {
     let topics: [String]?
-    private let state = Mutex<(events: [Event], inFlight: Int, overlapped: Bool)>(([], 0, false))
+    private let state = LockedState<(events: [Event], inFlight: Int, overlapped: Bool)>(([], 0, false))
     let failTimes: Int
-    private let attempts = Mutex(0)
+    private let attempts = LockedState(0)
 
     init(topics: [String]? = nil, failTimes: Int = 0) {
         self.topics = topics
@@ -80,7 +80,7 @@ final class Recorder: EventHandler, @unchecked Sendable {
 
 /// A gate that handlers wait at until the test opens it (with a deadline, never forever).
 final class Gate: Sendable {
-    private let open = Mutex(false)
+    private let open = LockedState(false)
     func release() { open.withLock { $0 = true } }
     func wait() async {
         let deadline = ContinuousClock.now + .seconds(60)
@@ -223,7 +223,7 @@ struct EventBusConformanceTests {
     func backPressure(backend: Backend) async throws {
         let bus = try backend.make(config { $0.bufferSize = 2 })
         let gate = Gate()
-        let seen = Mutex(0)
+        let seen = LockedState(0)
         try await bus.subscribe(toTopics: ["b"], ClosureHandler { _ in
             await gate.wait()
             seen.withLock { $0 += 1 }
@@ -250,7 +250,7 @@ struct EventBusConformanceTests {
         for policy in [OverflowPolicy.dropNewest, .dropOldest] {
             let bus = try backend.make(config { $0.bufferSize = 2; $0.overflowPolicy = policy })
             let gate = Gate()
-            let seen = Mutex([Int64]())
+            let seen = LockedState([Int64]())
             try await bus.subscribe(toTopics: ["d"], ClosureHandler { e in
                 await gate.wait()
                 seen.withLock { $0.append(e.payload.intValue!) }
@@ -392,7 +392,7 @@ struct EventBusConformanceTests {
     @Test("a handler publishing into its own full subscription gets wouldDeadlock", arguments: Backend.boundedByBuffer)
     func wouldDeadlock(backend: Backend) async throws {
         let bus = try backend.make(config { $0.bufferSize = 1 })
-        let outcome = Mutex<String?>(nil)
+        let outcome = LockedState<String?>(nil)
         let gate = Gate()
         try await bus.subscribe(toTopics: ["loop"], ClosureHandler { e in
             guard e.payload == "first" else { return }
@@ -485,7 +485,7 @@ struct FactoryTests {
           arguments: Backend.all)
     func resumePoint(_ backend: Backend) async throws {
         let bus = try backend.make(config { $0.deliveryGuarantee = .exactlyOnce })
-        let saved = Mutex<ResumePoint?>(nil)
+        let saved = LockedState<ResumePoint?>(nil)
         #expect(bus.currentResumePoint() == nil, "outside a handler there is no resume point")
         let first = try await bus.subscribe(toTopics: ["r"], durableName: "effects", ClosureHandler { e in
             if e.payload.intValue == 5 { saved.withLock { $0 = bus.currentResumePoint() } }

@@ -40,7 +40,7 @@ struct SharedMemoryBusTests {
     func ringBackPressure() async throws {
         let bus = try smallBus(.atLeastOnce, bufferSize: 4)
         let gate = Gate()
-        let seen = Mutex([Int64]())
+        let seen = LockedState([Int64]())
         try await bus.subscribe(toTopics: ["bp"], ClosureHandler { e in
             await gate.wait()
             seen.withLock { $0.append(e.payload.intValue!) }
@@ -63,7 +63,7 @@ struct SharedMemoryBusTests {
     func lossyLaps() async throws {
         let bus = try smallBus(.atMostOnce, bufferSize: 4)
         let gate = Gate()
-        let seen = Mutex([Int64]())
+        let seen = LockedState([Int64]())
         try await bus.subscribe(toTopics: ["lap"], ClosureHandler { e in
             await gate.wait()
             seen.withLock { $0.append(e.payload.intValue!) }
@@ -84,7 +84,7 @@ struct SharedMemoryBusTests {
     func demotion() async throws {
         let bus = try smallBus(.atLeastOnce, bufferSize: 4, slowConsumerPolicy: .demoteToLossy(afterLag: 2048))
         let gate = Gate()
-        let seen = Mutex([Int64]())
+        let seen = LockedState([Int64]())
         try await bus.subscribe(toTopics: ["slow"], ClosureHandler { e in
             await gate.wait()
             seen.withLock { $0.append(e.payload.intValue!) }
@@ -110,7 +110,7 @@ struct SharedMemoryBusTests {
     func wouldDeadlockOnOwnRing() async throws {
         let bus = try smallBus(.atLeastOnce, bufferSize: 1)
         let gate = Gate()
-        let outcome = Mutex<String?>(nil)
+        let outcome = LockedState<String?>(nil)
         try await bus.subscribe(toTopics: ["loop"], ClosureHandler { e in
             guard e.payload == "first" else { return }
             await gate.wait() // the test fills the ring meanwhile
@@ -261,7 +261,7 @@ extension SharedMemoryBusTests {
     func payloadBytesAndInvalidEnvelopes() async throws {
         let bus = try smallBus(.atLeastOnce)
         defer { try? SharedMemoryEventBus.remove(name: bus.name) }
-        let seen = Mutex([Event]()), letters = Mutex([Event]())
+        let seen = LockedState([Event]()), letters = LockedState([Event]())
         try await bus.subscribe(toTopics: ["data.>"], ClosureHandler { e in seen.withLock { $0.append(e) } })
         try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
 
@@ -300,7 +300,7 @@ extension SharedMemoryBusTests {
     func deadLettersAlwaysFit() async throws {
         let bus = try smallBus(.atLeastOnce)
         defer { try? SharedMemoryEventBus.remove(name: bus.name) }
-        let letters = Mutex([Event]())
+        let letters = LockedState([Event]())
         try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
         try await bus.subscribe(toTopics: ["big.>"], ClosureHandler { _ in throw EventBusError.publishError("refused") })
         let nearLimit = String(repeating: "x", count: 440) // the event fits in 512 bytes; a letter holding it does not
@@ -332,7 +332,7 @@ extension SharedMemoryBusTests {
             for _ in 0..<depth { v = .array([v]) }
             return v
         }
-        let got = Mutex([Event]())
+        let got = LockedState([Event]())
         try await bus.subscribe(toTopics: ["deep"], ClosureHandler { e in got.withLock { $0.append(e) } })
         await #expect(throws: EventBusError.self) { try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth + 1))) }
         try await bus.publish(Event(topic: "deep", payload: nested(JSONValue.maximumDepth)))
@@ -382,7 +382,7 @@ extension SharedMemoryBusTests {
         struct Long: Error, CustomStringConvertible { var description: String { String(repeating: "e", count: 9000) } }
         let bus = try smallBus(.atLeastOnce) // 4 KiB rings, events up to 512 bytes
         defer { try? SharedMemoryEventBus.remove(name: bus.name) }
-        let letters = Mutex([Event]())
+        let letters = LockedState([Event]())
         try await bus.subscribe(toTopics: ["$dlq.>"], ClosureHandler { e in letters.withLock { $0.append(e) } })
         try await bus.subscribe(toTopics: ["f.long"], ClosureHandler { _ in throw Long() })
         try await bus.publish(Event(topic: "f.long", payload: 1))
