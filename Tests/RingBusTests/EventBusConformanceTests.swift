@@ -88,21 +88,10 @@ final class Gate: Sendable {
     }
 }
 
-/// Awaits `body` in a task of its own for at most `deadline`; false if it did not finish (a stuck
-/// flush or close would otherwise hang the test instead of failing it).
+/// Awaits `body` for at most `deadline` (the library's own `finishes`); false if it did not finish (a
+/// stuck flush or close would otherwise hang the test instead of failing it).
 func finishes(within deadline: Duration = .seconds(60), _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    let done = LockedState(false) // seen by ThreadSanitizer (the stress suite runs under it)
-    let task = Task {
-        await body()
-        done.withLock { $0 = true }
-    }
-    let end = ContinuousClock.now + deadline
-    while !done.withLock({ $0 }) {
-        if ContinuousClock.now > end { return false }
-        try? await Task.sleep(for: .milliseconds(1))
-    }
-    _ = task
-    return true
+    await RingBus.finishes(within: deadline, body)
 }
 
 func flushed(_ bus: any EventBus) async -> Bool { await finishes { try? await bus.flush() } }

@@ -107,7 +107,8 @@ extension SharedSubscription {
     /// own place keeps the ring full (then published once its cursor moved past the event). True when
     /// published now or deferred (a deferred letter that then fails is taken back off `deadLettered`).
     func deadLetter(_ event: Event, _ error: any Error, _ ctx: DeliveryContext) async -> Bool {
-        switch await ctx.publisher.publishDeadLetter(event, error: error) {
+        guard let letter = ctx.publisher.letter(for: event, error: error) else { return false }
+        switch await ctx.publisher.publishLetter(letter) {
         case .published: return true
         case .deferred(let letter):
             deferredLetters.append(letter)
@@ -123,7 +124,7 @@ extension SharedSubscription {
     func publishDeferredLetters(_ ctx: DeliveryContext, final: Bool = false) async {
         var still: [Event] = []
         for letter in deferredLetters {
-            switch await ctx.publisher.publishDeferredLetter(letter) {
+            switch await ctx.publisher.publishLetter(letter) {
             case .published: break
             case .deferred where !final: still.append(letter)
             default: counters.deadLettered.subtract(1, ordering: .relaxed)

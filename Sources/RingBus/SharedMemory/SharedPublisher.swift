@@ -290,46 +290,31 @@ final class SharedPublisher: @unchecked Sendable { // state under its lock
     enum LetterOutcome {
         case published
         /// The calling subscription's own place keeps the ring full: the letter is published after the
-        /// subscription has moved past the failed event (``publishDeferredLetter(_:)``).
+        /// subscription has moved past the failed event (``publishLetter(_:)`` again).
         case deferred(Event)
         case failed
     }
 
-    /// Publishes a failed event's dead letter, as any publish: waiting for room while other
-    /// subscriptions hold the ring (failing fast lost the letter, and so the event, whenever a consumer
-    /// was slow: second outside attack). The letter is committed before the caller commits its cursor
-    /// past the failed event, unless the caller's own place is what keeps the ring full: then waiting
-    /// would wait for itself, and the letter is `deferred` until the caller has moved on.
-    nonisolated(nonsending) func publishDeadLetter(_ event: Event, error: any Error) async -> LetterOutcome {
-        // The letter's envelope header (Docs/LAYOUT.md §8.4: 24 bytes for a letter, which has no key,
-        // origin or headers) counts in the bus's largest event too; 64 bytes leave room for it.
-        guard let letter = deadLetter(for: event, error: error, prefix: config.deadLetterPrefix,
-                                      maxPayloadBytes: segment.maxEventSize - 64) else { return .failed }
-        var metadata: Logger.Metadata = ["topic": "\(event.topic)", "identity": "\(event.identity)", "error": "\(error)"]
-        do {
-            _ = try await publish(letter)
-            logger.warning("dead-lettered an event", metadata: metadata)
-            return .published
-        } catch EventBusError.wouldDeadlock {
-            return .deferred(letter)
-        } catch let why {
-            metadata["dead-letter-error"] = "\(why)" // closed, removed, a bus too small for any letter
-            logger.warning("could not publish the dead letter of an event", metadata: metadata)
-            return .failed
-        }
+    /// The dead letter of a failed event (``deadLetter(for:error:prefix:maxPayloadBytes:)``), sized for
+    /// this bus: its envelope header (Docs/LAYOUT.md §8.4: 24 bytes for a letter, which has no key,
+    /// origin or headers) counts in the bus's largest event too; 64 bytes leave room for it. `nil` for
+    /// a dead letter's own failure (never dead-lettered again).
+    func letter(for event: Event, error: any Error) -> Event? {
+        deadLetter(for: event, error: error, prefix: config.deadLetterPrefix, maxPayloadBytes: segment.maxEventSize - 64)
     }
 
-    /// Publishes a letter deferred by ``publishDeadLetter(_:error:)``, waiting for room; `.deferred`
-    /// again while the calling subscription's own place still keeps the ring full.
-    nonisolated(nonsending) func publishDeferredLetter(_ letter: Event) async -> LetterOutcome {
+    /// Publishes a dead letter as any publish: waiting for room while other subscriptions hold the ring
+    /// (failing fast lost the letter, and so the event, whenever a consumer was slow: second outside
+    /// attack). When the calling subscription's own place is what keeps the ring full, waiting would
+    /// wait for itself: the letter is `deferred`, to be published again after the subscription moved on.
+    nonisolated(nonsending) func publishLetter(_ letter: Event) async -> LetterOutcome {
         do {
             _ = try await publish(letter)
-            logger.warning("dead-lettered an event (after its subscription moved past it: its own place held the ring)",
-                           metadata: ["topic": "\(letter.topic)"])
+            logger.warning("dead-lettered an event", metadata: ["topic": "\(letter.topic)"])
             return .published
         } catch EventBusError.wouldDeadlock {
             return .deferred(letter)
-        } catch {
+        } catch { // closed, removed, a bus too small for any letter
             logger.warning("could not publish the dead letter of an event", metadata: ["topic": "\(letter.topic)", "error": "\(error)"])
             return .failed
         }
